@@ -1,0 +1,427 @@
+"""The one schema behind YAML files, ``--set`` flags and the Python API.
+
+A config has three sections, ``data``, ``model`` and ``train``; every field has a type, a default, a
+constraint and a description with its unit. Unknown keys are errors. Validation happens once, where a
+config enters (:func:`load_config`, :func:`make_config`); code inside trusts it.
+
+Example:
+    >>> cfg = make_config({"train": {"batch_size": "full", "epochs": 3}})
+    >>> cfg.train.batch_size, cfg.model.name
+    ('full', 'mlp')
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from batchlab.errors import ConfigError, did_you_mean
+
+__all__ = [
+    "AUGMENT_NAMES",
+    "AugmentStep",
+    "CheckpointConfig",
+    "Config",
+    "CropConfig",
+    "DataConfig",
+    "EarlyStoppingConfig",
+    "HFlipConfig",
+    "JitterConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "RotateConfig",
+    "ScheduleConfig",
+    "SplitConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_to_yaml",
+    "load_config",
+    "make_config",
+    "parse_override",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+class SplitConfig(_Section):
+    """How the data is divided into train / validation / test."""
+
+    val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for validation (0 disables it)")
+    test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for the test split (0 disables it)")
+    stratify: bool = Field(True, description="keep class proportions in every split (classification only)")
+    seed: int = Field(0, description="seed of the split's permutation")
+    val_source: str | None = Field(None, description="a separate file for validation; replaces `val`")
+    test_source: str | None = Field(None, description="a separate file for the test split; replaces `test`")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> SplitConfig:
+        val = 0.0 if self.val_source else self.val
+        test = 0.0 if self.test_source else self.test
+        if val + test >= 1.0:
+            raise ValueError(
+                f"split fractions val={self.val} and test={self.test} sum to {val + test:g}; "
+                "they must sum to less than 1 to leave rows for training"
+            )
+        return self
+
+
+class HFlipConfig(_Section):
+    """Mirror images left-right with probability ``p``."""
+
+    name: Literal["hflip"] = "hflip"
+    p: float = Field(0.5, ge=0.0, le=1.0, description="probability of flipping each image")
+
+
+class CropConfig(_Section):
+    """Pad by ``padding`` pixels (zeros) and crop back to the original size at a random offset."""
+
+    name: Literal["crop"] = "crop"
+    padding: int = Field(2, ge=1, le=64, description="padding on each side, in pixels")
+
+
+class RotateConfig(_Section):
+    """Rotate each image by an angle drawn uniformly from [-degrees, +degrees]."""
+
+    name: Literal["rotate"] = "rotate"
+    degrees: float = Field(10.0, gt=0.0, le=180.0, description="largest rotation, in degrees")
+
+
+class JitterConfig(_Section):
+    """Scale brightness and contrast by factors drawn from [1 - x, 1 + x]."""
+
+    name: Literal["jitter"] = "jitter"
+    brightness: float = Field(0.2, ge=0.0, le=1.0, description="largest relative brightness change")
+    contrast: float = Field(0.0, ge=0.0, le=1.0, description="largest relative contrast change")
+
+
+AugmentStep = Annotated[HFlipConfig | CropConfig | RotateConfig | JitterConfig, Field(discriminator="name")]
+AUGMENT_NAMES = ("hflip", "crop", "rotate", "jitter")
+
+
+class DataConfig(_Section):
+    """Where the data comes from and how it is prepared."""
+
+    source: str = Field("digits", description="built-in dataset name, or a path (.csv .parquet .npz .npy, IDX, image folder)")
+    target: str | None = Field(None, description="target column of a table; default: the last column")
+    labels: str | None = Field(None, description="labels file for IDX images or a features .npy; default: found beside")
+    sep: str = Field("auto", description="CSV separator; 'auto' sniffs it")
+    header: bool = Field(True, description="whether the CSV's first line names the columns")
+    columns: list[str] | None = Field(None, description="column names for a headerless CSV")
+    task: Literal["auto", "classification", "regression"] = Field("auto", description="learning task")
+    categorical: list[str] | None = Field(None, description="columns to treat as categorical (default: detected)")
+    numeric: list[str] | None = Field(None, description="columns to treat as numeric (default: detected)")
+    drop: list[str] = Field(default_factory=list, description="columns to ignore (ids, leaks)")
+    missing: Literal["impute", "error"] = Field("impute", description="impute missing values from training statistics, or reject them")
+    missing_values: list[str] = Field(default_factory=lambda: ["", "?", "NA"], description="strings that mean a missing value")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    scale: Literal["standard", "minmax", "none"] = Field("standard", description="feature scaling fit on the training split")
+    scale_target: bool = Field(True, description="standardize a regression target for training (metrics stay in its units)")
+    image_size: tuple[int, int] | None = Field(None, description="resize images of a folder to (height, width) pixels")
+    augment: list[AugmentStep] = Field(default_factory=list, description="image augmentations for training batches")
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_shorthand(cls, value: Any) -> Any:
+        """Accept ``hflip`` and ``{crop: {padding: 2}}`` as well as ``{name: crop, padding: 2}``."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of augmentations ({', '.join(AUGMENT_NAMES)}), got {value!r}")
+        steps = []
+        for item in value:
+            if isinstance(item, str):
+                item = {"name": item}
+            elif isinstance(item, Mapping) and "name" not in item and len(item) == 1:
+                (name, params), = item.items()
+                item = {"name": name, **(params or {})}
+            if not isinstance(item, Mapping):
+                raise ValueError(f"expected an augmentation name or mapping, got {item!r}")
+            name = item.get("name")
+            if name not in AUGMENT_NAMES:
+                raise ValueError(f"unknown augmentation {name!r}; {did_you_mean(str(name), AUGMENT_NAMES)}")
+            steps.append(dict(item))
+        return steps
+
+
+# -------------------------------------------------------------------------------------------- model
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu")
+
+
+class ModelConfig(_Section):
+    """Which network to build. Input and output sizes come from the data."""
+
+    name: Literal["mlp", "cnn"] = Field("mlp", description="model family")
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [256, 256], description="MLP: units of each hidden layer; CNN: units of the dense head"
+    )
+    activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field("relu")
+    batchnorm: bool = Field(False, description="batch normalization after each hidden layer / convolution")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
+    channels: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [32, 64], description="CNN: output channels of each conv block (each block halves H and W)"
+    )
+    kernel_size: int = Field(3, ge=1, le=15, description="CNN: convolution kernel size in pixels (odd)")
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"expected an odd kernel size (1, 3, 5, ...), got {value}")
+        return value
+
+
+# -------------------------------------------------------------------------------------------- train
+
+
+class OptimizerConfig(_Section):
+    """The optimizer and its hyperparameters."""
+
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("sgd")
+    lr: float = Field(0.05, gt=0.0, description="base learning rate (peak rate after warmup)")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD / RMSprop momentum")
+    nesterov: bool = Field(False, description="SGD: Nesterov momentum")
+    weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for AdamW)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam / AdamW moment decay rates")
+    eps: float = Field(1e-8, gt=0.0, description="Adam / AdamW / RMSprop denominator term")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.name == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=true needs momentum > 0")
+        for beta in self.betas:
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self
+
+
+class ScheduleConfig(_Section):
+    """Learning-rate schedule, applied per optimizer step, with optional linear warmup."""
+
+    name: Literal["constant", "step", "cosine", "onecycle"] = Field("constant")
+    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear warmup from 0 to the base rate")
+    step_epochs: int = Field(10, gt=0, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: multiplier at each decay")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine: final rate as a fraction of the base rate")
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0, description="onecycle: fraction of steps spent rising")
+    div_factor: float = Field(25.0, ge=1.0, description="onecycle: base rate / starting rate")
+    final_div_factor: float = Field(1e4, ge=1.0, description="onecycle: starting rate / final rate")
+
+
+class EarlyStoppingConfig(_Section):
+    """Stop when the monitored metric stops improving."""
+
+    enabled: bool = Field(True)
+    monitor: str = Field("val_loss", description="metric name, e.g. val_loss, val_accuracy, val_r2")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: min for losses and errors, else max")
+    patience: int = Field(5, ge=1, description="evaluations without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as an improvement")
+    restore_best: bool = Field(True, description="end with the weights of the best evaluation")
+
+
+class CheckpointConfig(_Section):
+    """When resumable checkpoints are written to ``RUN_DIR/checkpoints``."""
+
+    every_steps: int | None = Field(None, gt=0, description="optimizer steps between checkpoints")
+    every_epochs: int | None = Field(1, gt=0, description="epochs between checkpoints")
+    every_seconds: float | None = Field(None, gt=0, description="wall seconds between checkpoints")
+    keep: int = Field(3, ge=1, description="how many recent checkpoints to keep")
+
+
+class TrainConfig(_Section):
+    """Mini-batches, the optimization and when to stop."""
+
+    batch_size: int | Literal["full"] = Field(
+        64, description='samples per batch: a positive integer, "full" (batch gradient descent) or 1 (SGD)'
+    )
+    drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
+    epochs: int | None = Field(30, gt=0, description="passes over the training split")
+    max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps")
+    loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = Field(
+        "auto", description="auto: cross_entropy (many classes), bce (two classes) or mse (regression)"
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="classification label smoothing")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient L2 norm to this value")
+    accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (effective batch = batch_size x accumulate)")
+    val_every_steps: int | None = Field(None, gt=0, description="validate every N optimizer steps instead of every epoch")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_size(cls, value: Any) -> Any:
+        if value == "full":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f'expected a positive integer or "full", got {json.dumps(value, default=str)}')
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @model_validator(mode="after")
+    def _some_stopping_rule(self) -> TrainConfig:
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("set epochs, max_steps or both; both are null")
+        return self
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+class Config(_Section):
+    """A whole run: data, model and training."""
+
+    name: str = Field("run", description="run name; run directories are runs/<name>-<timestamp>")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+# ------------------------------------------------------------------------------------ entry points
+
+
+def make_config(values: Mapping[str, Any] | Config | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Validate a nested mapping (as read from YAML) and ``key=value`` overrides into a :class:`Config`.
+
+    Raises:
+        ConfigError: one line naming the first invalid field, its value and what is allowed.
+    """
+    if isinstance(values, Config):
+        values = values.model_dump(mode="json")
+    raw = copy.deepcopy(dict(values or {}))
+    raw = apply_overrides(raw, overrides)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, raw)) from None
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read a YAML config file, apply ``key=value`` overrides and validate.
+
+    The config's ``name`` defaults to the file's stem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.__class__.__name__}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{line}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections (data, model, train)")
+    raw.setdefault("name", path.stem)
+    return make_config(raw, overrides)
+
+
+def config_to_yaml(config: Config) -> str:
+    """The resolved config as YAML text, enough to reproduce a run."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``train.batch_size=128`` into ``(["train", "batch_size"], 128)``; the value is read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.batch_size=128")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set each ``dotted.key=value`` in a nested dict (creating sections as needed)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node: dict[str, Any] = raw
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {'.'.join(path[: i + 1])} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+# ---------------------------------------------------------------------------------- error messages
+
+
+def _describe_validation_error(exc: ValidationError, raw: Mapping[str, Any]) -> str:
+    """One line for the first error: ``train.batch_size: expected ..., got -3``."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(p) for p in first["loc"] if not _is_union_tag(p)]
+    path = ".".join(loc) or "config"
+    kind = first["type"]
+    value = first.get("input")
+    if kind == "extra_forbidden":
+        valid = _field_names_at(loc[:-1])
+        message = f"{path}: unknown key; {did_you_mean(loc[-1], valid)}"
+    elif kind == "literal_error":
+        expected = [s.strip().strip("'") for s in first["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        message = f"{path}: unknown value {_show(value)}; {did_you_mean(str(value), expected)}"
+    elif kind == "value_error":
+        message = f"{path}: {first['msg'].removeprefix('Value error, ')}"
+    else:
+        msg = first["msg"]
+        message = f"{path}: {msg[0].lower()}{msg[1:]}, got {_show(value)}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return message
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the union member's tag in the location (e.g. 'int', 'literal[...]', 'crop').
+    return isinstance(part, str) and (part in ("int", "str", "float", "bool") or part.startswith(("literal[", "function-")))
+
+
+def _field_names_at(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
