@@ -1,0 +1,57 @@
+"""batchlab: mini-batch training of neural networks on PyTorch, with the batch size as an object of study.
+
+The stable public API is listed in ``__all__``; heavy modules load on first use so that
+``import batchlab`` stays quick.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchlabError",
+    "Config",
+    "MiniBatches",
+    "RunResult",
+    "__version__",
+    "evaluate",
+    "fit",
+    "load_config",
+    "load_dataset",
+    "predict",
+    "prepare_data",
+]
+
+_LAZY = {
+    "fit": "batchlab.api",
+    "evaluate": "batchlab.api",
+    "predict": "batchlab.api",
+    "RunResult": "batchlab.experiment.training",
+    "Config": "batchlab.config",
+    "load_config": "batchlab.config",
+    "BatchlabError": "batchlab.errors",
+    "MiniBatches": "batchlab.data.batching",
+    "prepare_data": "batchlab.data.pipeline",
+    "load_dataset": "batchlab.data.pipeline",
+}
+
+if TYPE_CHECKING:
+    from batchlab.api import evaluate, fit, predict
+    from batchlab.config import Config, load_config
+    from batchlab.data.batching import MiniBatches
+    from batchlab.data.pipeline import prepare_data
+    from batchlab.errors import BatchlabError
+    from batchlab.experiment.training import RunResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'batchlab' has no attribute {name!r}")
+    import importlib
+
+    if name == "load_dataset":
+        return importlib.import_module(module).prepare_data
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,97 @@
+"""The public functions behind ``batchlab`` and the command line: fit, evaluate, predict.
+
+Example:
+    >>> import batchlab
+    >>> result = batchlab.fit({"data": {"source": "iris"}, "train": {"epochs": 2}},
+    ...                       run_dir="runs/doc-example", progress=False)  # doctest: +SKIP
+    >>> result.test_metrics["accuracy"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from batchlab.config import Config, load_config, make_config
+from batchlab.experiment.inference import evaluate_run, predict_run
+from batchlab.experiment.rundir import RunDirectory
+from batchlab.experiment.training import RunResult, train_run
+from batchlab.train.callbacks import Callback
+
+__all__ = ["evaluate", "fit", "predict", "resolve_config"]
+
+
+def resolve_config(config: Config | Mapping[str, Any] | str | Path | None, overrides: Iterable[str] = ()) -> Config:
+    """A :class:`Config` from a Config, a nested mapping, or a YAML path, with ``key=value`` overrides."""
+    if isinstance(config, (str, Path)):
+        return load_config(config, overrides)
+    return make_config(config, overrides)
+
+
+def fit(
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    *,
+    overrides: Iterable[str] = (),
+    model: torch.nn.Module | None = None,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    plots: bool = True,
+    console: Any = None,
+) -> RunResult:
+    """Train a model from a config, evaluate it on the test split and write a run directory.
+
+    Args:
+        config: a :class:`Config`, a nested dict like the YAML file, or the path of a YAML file.
+            ``None`` trains the defaults (an MLP on the built-in digits data).
+        overrides: ``dotted.key=value`` strings, as ``--set`` on the command line.
+        model: any ``torch.nn.Module`` to train instead of the config's model; it maps
+            ``(batch, *input_shape)`` to ``(batch, outputs)`` (classes, or 1 for binary and regression).
+        run_dir: where to write the run (default ``runs/<name>-<timestamp>``).
+        resume: a run directory to continue from its latest checkpoint (its config is used).
+        callbacks: extra callbacks (see :mod:`batchlab.train.callbacks`).
+        progress: show the progress bar and the per-epoch table.
+        plots: draw ``plots/learning_curves.png``.
+
+    Returns:
+        A :class:`RunResult` with the history, test metrics and run directory.
+    """
+    if resume is not None:
+        cfg = RunDirectory(resume).read_config() if config is None else resolve_config(config, overrides)
+        run_dir = resume
+    else:
+        cfg = resolve_config(config, overrides)
+    result = train_run(
+        cfg,
+        model=model,
+        run_dir=run_dir,
+        callbacks=callbacks,
+        resume=resume is not None,
+        progress=progress,
+        console=console,
+    )
+    if plots and result.history:
+        from batchlab.report.plots import plot_learning_curves
+
+        plot_learning_curves(
+            result.history,
+            Path(result.run_dir) / "plots" / "learning_curves.png",
+            best_epoch=result.best_epoch,
+            stopped_epoch=result.info.get("stopped_epoch"),
+            title=cfg.name,
+        )
+    return result
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of a trained run on its test split or on a labelled file (same format as training)."""
+    return evaluate_run(run_dir, data)
+
+
+def predict(run_dir: str | Path, source: str | Path, output: str | Path) -> int:
+    """Predict every row/image of ``source`` into the CSV ``output``; returns the row count."""
+    return predict_run(run_dir, source, output)

@@ -1,0 +1,176 @@
+"""The ``batchlab`` command line: parse flags and YAML into a Config, call the API, print and plot.
+
+A user's mistake prints one line, ``batchlab: error: <what is wrong>``, and exits with code 2
+(``--debug`` shows the traceback). Ctrl-C exits with code 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from batchlab.errors import BatchlabError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="batchlab",
+    help="Mini-batch training of neural networks on PyTorch, with the batch size as an object of study.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+_DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(command: F) -> F:
+    """Turn a :class:`BatchlabError` into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BatchlabError as exc:
+            if _DEBUG["on"]:
+                raise
+            err_console.print(f"batchlab: error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("batchlab: interrupted", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log diagnostics to stderr.")] = False,
+) -> None:
+    _DEBUG["on"] = _DEBUG["on"] or debug
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s")
+
+
+@app.command()
+@_user_errors
+def train(
+    config: Annotated[Path | None, typer.Argument(help="YAML config file (optional with --resume).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config field: --set train.batch_size=128 (repeatable).")
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory (default runs/<name>-<time>).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run from its latest checkpoint.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or epoch table.")] = False,
+    plots: Annotated[bool, typer.Option(help="Draw plots/learning_curves.png.")] = True,
+) -> None:
+    """Train a model from CONFIG, evaluate it on the test split and write a run directory."""
+    from batchlab.api import fit
+
+    if config is None and resume is None:
+        raise BatchlabError("train: give a CONFIG file, or --resume RUN_DIR")
+    overrides = list(set_ or [])
+    if resume is not None and config is None:
+        if overrides:
+            raise BatchlabError("--set needs a CONFIG file; a resumed run keeps its saved config")
+        result = fit(None, resume=resume, progress=not quiet, plots=plots, console=console)
+    else:
+        result = fit(config, overrides=overrides, run_dir=run_dir, resume=resume, progress=not quiet, plots=plots,
+                     console=console)
+    if result.test_metrics:
+        console.print("Test: " + _metrics_line(result.test_metrics))
+    console.print(f"Run directory: {result.run_dir}")
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `batchlab train`.")],
+    data: Annotated[Path | None, typer.Option("--data", help="A labelled file in the training data's format.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Metrics of a trained run on its test split (or on --data FILE)."""
+    from batchlab.api import evaluate as evaluate_run
+
+    metrics = evaluate_run(run_dir, data)
+    if json_out:
+        console.print_json(json.dumps(metrics))
+        return
+    from batchlab.report.tables import confusion_table
+
+    console.print(_metrics_line(metrics))
+    if "confusion_matrix" in metrics:
+        console.print(confusion_table(metrics["confusion_matrix"], _classes(run_dir)))
+
+
+@app.command()
+@_user_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `batchlab train`.")],
+    source: Annotated[Path, typer.Argument(help="Input file or image folder, in the training data's format.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+) -> None:
+    """Apply the run's preprocessing and model to new data; write predictions as CSV."""
+    from batchlab.api import predict as predict_run
+
+    rows = predict_run(run_dir, source, output)
+    console.print(f"Wrote {rows} predictions to {output}")
+
+
+@app.command()
+@_user_errors
+def report(path: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Summarize a run: metrics table, test metrics; redraw its plots."""
+    from batchlab.report.summary import report_run
+
+    report_run(path, console)
+
+
+@app.command()
+@_user_errors
+def datasets() -> None:
+    """List the built-in datasets (bundled with scikit-learn; no download)."""
+    from batchlab.report.tables import datasets_table
+
+    console.print(datasets_table())
+
+
+def _metrics_line(metrics: dict[str, Any]) -> str:
+    order = ["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "mse", "mae", "loss"]
+    parts = [f"{k} {metrics[k]:.4f}" for k in order if isinstance(metrics.get(k), (int, float))]
+    if "samples" in metrics:
+        parts.append(f"({metrics['samples']} samples)")
+    return ", ".join(parts[:-1]) + " " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def _classes(run_dir: Path) -> list[str] | None:
+    try:
+        info = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    classes = info.get("classes")
+    return list(classes) if classes else None
+
+
+def main() -> None:
+    """Entry point of the ``batchlab`` script."""
+    try:
+        app()
+    except BrokenPipeError:  # e.g. `batchlab datasets | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Mini-batches of in-memory tensors: batch size, batch count and a seeded order per epoch.
+
+A batch is gathered in one call, ``x.index_select(0, indices)``, from contiguous tensors: no per-sample
+Python, no per-sample collate. The order of epoch ``e`` depends only on ``(seed, e)``, so any epoch
+(and any batch inside it) can be replayed exactly after a restart without storing iterator state.
+
+Example:
+    >>> import torch
+    >>> batches = MiniBatches(torch.zeros(10, 3), torch.arange(10), batch_size=4, seed=0)
+    >>> len(batches), [len(yb) for _, yb in batches.epoch(0)]
+    (3, [4, 4, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+
+__all__ = ["MiniBatches", "batch_count", "resolve_batch_size"]
+
+BatchTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
+"""``transform(x_batch, epoch, batch_index) -> x_batch``, e.g. augmentation seeded by position."""
+
+
+def resolve_batch_size(batch_size: int | Literal["full"], num_samples: int) -> int:
+    """The batch size in samples: ``"full"`` means all ``num_samples`` (batch gradient descent).
+
+    >>> resolve_batch_size("full", 1000), resolve_batch_size(32, 1000)
+    (1000, 32)
+    """
+    return num_samples if batch_size == "full" else int(batch_size)
+
+
+def batch_count(num_samples: int, batch_size: int, drop_last: bool = False) -> int:
+    """Iterations per epoch: ``ceil(N / B)``, or ``floor(N / B)`` when the last partial batch is dropped.
+
+    >>> batch_count(10, 4), batch_count(10, 4, drop_last=True), batch_count(10, 1), batch_count(10, 10)
+    (3, 2, 10, 1)
+    """
+    if drop_last:
+        return num_samples // batch_size
+    return math.ceil(num_samples / batch_size)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed for epoch ``epoch`` of a run seeded with ``seed`` (distinct for distinct pairs)."""
+    mixed = (seed * 0x9E3779B97F4A7C15 + (epoch + 1) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    mixed ^= mixed >> 31
+    return mixed & 0x7FFFFFFFFFFFFFFF
+
+
+class MiniBatches:
+    """Mini-batches over in-memory tensors, reshuffled from a seeded generator every epoch.
+
+    Args:
+        x: features, shape ``(samples, *feature_shape)``.
+        y: targets, shape ``(samples,)``.
+        batch_size: samples per batch; ``"full"`` for one batch holding every sample (batch gradient
+            descent), ``1`` for stochastic gradient descent.
+        shuffle: draw a fresh permutation every epoch; ``False`` keeps the stored order.
+        drop_last: drop the last incomplete batch, so every batch has exactly ``batch_size`` samples.
+        seed: seed of the per-epoch permutations.
+        transform: applied to each feature batch after gathering (training augmentation).
+
+    Iterating the object itself runs consecutive epochs (0, 1, 2, ...) like a DataLoader;
+    :meth:`epoch` gives one epoch by number and can start mid-epoch.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int | Literal["full"],
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: BatchTransform | None = None,
+    ) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        self.x = x.contiguous()
+        self.y = y.contiguous()
+        self.batch_size = resolve_batch_size(batch_size, len(x))
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.shuffle = shuffle
+        self.drop_last = drop_last and self.batch_size < len(x)
+        self.seed = seed
+        self.transform = transform
+        self._next_epoch = 0
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per epoch before dropping, ``N``."""
+        return len(self.x)
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Samples actually served per epoch (``N`` minus the dropped remainder)."""
+        if self.drop_last:
+            return len(self) * self.batch_size
+        return self.num_samples
+
+    def __len__(self) -> int:
+        """Batch count: iterations per epoch."""
+        return batch_count(self.num_samples, self.batch_size, self.drop_last)
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """The order of samples in ``epoch``, shape ``(samples,)`` int64; identity when not shuffling."""
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        return torch.randperm(self.num_samples, generator=generator)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x_batch, y_batch)`` for batches ``start_batch, ..., len(self) - 1`` of ``epoch``.
+
+        Shapes are ``(b, *feature_shape)`` and ``(b,)`` with ``b = batch_size`` except, without
+        ``drop_last``, the last batch, which holds the remainder.
+        """
+        if self.batch_size >= self.num_samples and self.transform is None:
+            # One batch holding everything: order does not change the gradient, so skip the gather.
+            if start_batch == 0:
+                yield self.x, self.y
+            return
+        order = self.permutation(epoch).to(self.x.device)
+        size = self.batch_size
+        for index in range(start_batch, len(self)):
+            rows = order[index * size : (index + 1) * size]
+            xb = self.x.index_select(0, rows)
+            if self.transform is not None:
+                xb = self.transform(xb, epoch, index)
+            yield xb, self.y.index_select(0, rows)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch = self._next_epoch
+        self._next_epoch += 1
+        return self.epoch(epoch)
+
+    def __repr__(self) -> str:
+        return (
+            f"MiniBatches(samples={self.num_samples}, batch_size={self.batch_size}, batches={len(self)}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})"
+        )

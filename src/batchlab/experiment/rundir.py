@@ -1,0 +1,118 @@
+"""The run directory: one folder per run, the unit that evaluate, predict, resume and report read.
+
+::
+
+    runs/<name>-<timestamp>/
+      config.yaml         the resolved config, enough to reproduce the run
+      run.json            facts the config alone does not give: input shape, classes, batch count, stop reason
+      metrics.csv         one row per evaluation: epoch, step, samples, losses, metrics, lr, seconds
+      model.safetensors   final weights (the best ones when early stopping restores them)
+      preprocess.json     fitted preprocessing state
+      test_metrics.json   metrics on the test split
+      checkpoints/        resumable state
+      plots/              learning_curves.png
+
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from batchlab.atomic import write_text
+from batchlab.config import Config, config_to_yaml, make_config
+from batchlab.errors import CheckpointError, ConfigError
+
+__all__ = ["RunDirectory", "default_run_path"]
+
+
+def default_run_path(name: str, root: str | Path = "runs") -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a counter appended if that exists already."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{name}-{stamp}"
+    path, counter = base, 1
+    while path.exists():
+        counter += 1
+        path = base.with_name(f"{base.name}-{counter}")
+    return path
+
+
+class RunDirectory:
+    """Paths and readers/writers of one run's folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    run_file = property(lambda self: self.path / "run.json")
+    metrics_file = property(lambda self: self.path / "metrics.csv")
+    weights_file = property(lambda self: self.path / "model.safetensors")
+    preprocess_file = property(lambda self: self.path / "preprocess.json")
+    test_metrics_file = property(lambda self: self.path / "test_metrics.json")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    plots = property(lambda self: self.path / "plots")
+
+    def check_writable(self) -> None:
+        """Fail before training if the folder cannot be created or written (read-only, not a folder)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--run-dir: {str(self.path)!r} exists and is not a directory")
+        parent = self.path if self.path.exists() else _existing_parent(self.path)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
+
+    def create(self) -> None:
+        """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
+        self.check_writable()
+        if self.path.exists() and any(self.path.iterdir()):
+            raise ConfigError(
+                f"--run-dir: {str(self.path)!r} is not empty; choose a new directory or use --resume {self.path}"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: Config) -> None:
+        write_text(self.config_file, config_to_yaml(config))
+
+    def read_config(self) -> Config:
+        if not self.config_file.exists():
+            raise CheckpointError(f"{str(self.path)!r} is not a run directory: config.yaml is missing")
+        return make_config(yaml.safe_load(self.config_file.read_text(encoding="utf-8")) or {})
+
+    def write_json(self, name: str, value: Any) -> None:
+        write_text(self.path / name, json.dumps(value, indent=2, default=_jsonable) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        file = self.path / name
+        if not file.exists():
+            raise CheckpointError(f"{str(self.path)!r} is missing {name}; was the run finished?")
+        try:
+            return json.loads(file.read_text(encoding="utf-8"))
+        except ValueError:
+            raise CheckpointError(f"{str(file)!r} is not valid JSON (damaged?)") from None
+
+    def require_run(self) -> None:
+        """Raise a clear error unless this looks like a run directory."""
+        if not self.path.is_dir():
+            raise CheckpointError(f"run directory {str(self.path)!r} does not exist")
+        if not self.config_file.exists():
+            raise CheckpointError(f"{str(self.path)!r} is not a run directory: config.yaml is missing")
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")

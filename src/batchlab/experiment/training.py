@@ -1,0 +1,316 @@
+"""One training run from a config: data -> model -> fit -> evaluate -> run directory.
+
+Everything a user can get wrong (config, data, batch size, monitored metric, run directory) is checked
+before the run directory is created, so a mistake leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from batchlab.config import Config
+from batchlab.data.batching import MiniBatches
+from batchlab.data.pipeline import PreparedData, prepare_data
+from batchlab.errors import CheckpointError, ConfigError, DivergenceError
+from batchlab.experiment.components import (
+    check_batch_size,
+    eval_batches,
+    objective_for,
+    resolve_device,
+    seed_everything,
+    train_batches,
+)
+from batchlab.experiment.rundir import RunDirectory, default_run_path
+from batchlab.models import build_model
+from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, EarlyStopping, NaNGuard, ProgressBar
+from batchlab.train.checkpoint import latest_valid_checkpoint, restore_rng, save_weights
+from batchlab.train.loop import evaluate_outputs, fit
+from batchlab.train.objective import Objective
+from batchlab.train.optim import build_optimizer, build_scheduler
+from batchlab.train.state import LoopSettings, LoopState
+
+__all__ = ["RunResult", "train_run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a finished run gives back.
+
+    Attributes:
+        run_dir: the run directory.
+        history: one dict per evaluation (the rows of ``metrics.csv``).
+        test_metrics: metrics on the test split (``None`` without one).
+        stop_reason: why training ended.
+        best_epoch: the epoch whose weights were kept by early stopping (``None`` if it did not restore).
+        model: the trained module (on the training device).
+        config: the resolved config.
+    """
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    test_metrics: dict[str, Any] | None
+    stop_reason: str
+    best_epoch: int | None
+    model: torch.nn.Module
+    config: Config
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def train_run(
+    config: Config,
+    *,
+    model: torch.nn.Module | None = None,
+    run_dir: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    resume: bool = False,
+    progress: bool = True,
+    console: Any = None,
+) -> RunResult:
+    """Train, evaluate and save one run.
+
+    Args:
+        config: the validated config.
+        model: a module to train instead of the config's model (input ``(batch, *input_shape)``,
+            output ``(batch, outputs)``; see :attr:`PreparedData.num_outputs`).
+        run_dir: where to write the run; default ``runs/<config.name>-<timestamp>``.
+        callbacks: extra callbacks, called after the built-in ones.
+        resume: continue the run in ``run_dir`` from its latest valid checkpoint.
+        progress: show the progress bar and the per-epoch table.
+        console: a ``rich.console.Console`` for progress output.
+
+    Raises:
+        BatchlabError: a config, data or checkpoint problem (nothing is written).
+        DivergenceError: the loss became NaN or infinite (the run directory keeps what was done).
+    """
+    started = time.perf_counter()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = resolve_device(config.train.device)
+    data = prepare_data(config.data)
+    if config.data.augment and not data.is_image:
+        raise ConfigError("data.augment: augmentations apply to images, but this data is a table of features")
+    check_batch_size(config, len(data.train))
+    objective = objective_for(config, data)
+
+    seed_everything(config.train.seed)
+    custom_model = type(model).__name__ if model is not None else None
+    if model is None:
+        model = build_model(config.model, data.input_shape, objective.num_outputs)
+    model = model.to(device)
+    batches = train_batches(config, data.train, device)
+    val = eval_batches(data.val, device, data.is_image) if data.val is not None and len(data.val) else None
+    settings = LoopSettings(
+        epochs=config.train.epochs,
+        max_steps=config.train.max_steps,
+        accumulate=config.train.accumulate,
+        grad_clip=config.train.grad_clip,
+        val_every_steps=config.train.val_every_steps,
+    )
+    steps_per_epoch = -(-len(batches) // settings.accumulate)
+    total_steps = settings.total_steps(len(batches))
+    optimizer = build_optimizer(model.parameters(), config.train.optimizer)
+    scheduler = build_scheduler(
+        optimizer, config.train.schedule, total_steps=total_steps, steps_per_epoch=steps_per_epoch
+    )
+    _check_monitor(config, objective, has_val=val is not None)
+
+    run = RunDirectory(run_dir if run_dir is not None else default_run_path(config.name))
+    state = LoopState()
+    if resume:
+        run.require_run()
+    else:
+        run.create()
+    info = _run_info(config, data, objective, model, batches, settings, total_steps, device, custom_model)
+    builtin = _builtin_callbacks(config, run, progress, console)
+    all_callbacks = [*builtin, *callbacks]
+    if resume:
+        _restore(run, model, optimizer, scheduler, state, all_callbacks, device)
+    else:
+        run.write_config(config)
+        run.write_json("preprocess.json", data.preprocessor.state_dict())
+        run.write_json("run.json", {**info, "status": "training"})
+
+    state = fit(
+        model,
+        batches,
+        objective=objective,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        val=val,
+        settings=settings,
+        callbacks=all_callbacks,
+        state=state,
+        info=info,
+    )
+    early = next((c for c in builtin if isinstance(c, EarlyStopping)), None)
+    best_epoch = early.best_epoch if early is not None and early.restored else None
+    save_weights(run.weights_file, model.state_dict())
+
+    diverged = state.extra.get("diverged")
+    test_metrics = None
+    if data.test is not None and len(data.test) and not diverged:
+        test_metrics = evaluate_split(model, eval_batches(data.test, device, data.is_image), objective)
+        run.write_json("test_metrics.json", test_metrics)
+    info.update(
+        status="diverged" if diverged else "finished",
+        stop_reason=state.stop_reason,
+        best_epoch=best_epoch,
+        stopped_epoch=early.stopped_epoch if early is not None else None,
+        epochs_run=state.epoch,
+        steps=state.step,
+        samples=state.samples,
+        train_seconds=round(state.seconds, 3),
+        total_seconds=round(time.perf_counter() - started, 3),
+    )
+    run.write_json("run.json", info)
+    if diverged:
+        raise DivergenceError(f"{diverged} (run directory: {run.path})")
+    return RunResult(run.path, state.history, test_metrics, state.stop_reason or "", best_epoch, model, config, info)
+
+
+def evaluate_split(model: torch.nn.Module, batches: MiniBatches, objective: Objective) -> dict[str, Any]:
+    """Test metrics without prefixes: ``loss``, ``accuracy``, ``f1_macro``, ... or ``mse``, ``mae``, ``r2``."""
+    outputs, targets = evaluate_outputs(model, batches.epoch(0))
+    metrics: dict[str, Any] = {"loss": float(objective.loss(outputs, targets))}
+    metrics.update(objective.metrics(outputs, targets))
+    metrics["samples"] = len(targets)
+    return metrics
+
+
+def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> None:
+    stopping = config.train.early_stopping
+    if not stopping.enabled:
+        return
+    names = ["train_loss"] + (["train_accuracy"] if objective.is_classification else [])
+    if has_val:
+        names += ["val_loss"] + (["val_accuracy"] if objective.is_classification else ["val_mse", "val_mae", "val_r2"])
+    if stopping.monitor not in names:
+        hint = "" if has_val else " (there is no validation split: data.split.val is 0)"
+        raise ConfigError(
+            f"train.early_stopping.monitor: {stopping.monitor!r} is not a logged metric{hint}; "
+            f"available: {', '.join(names)}"
+        )
+
+
+def _builtin_callbacks(config: Config, run: RunDirectory, progress: bool, console: Any) -> list[Callback]:
+    train = config.train
+    callbacks: list[Callback] = [NaNGuard()]
+    if progress:
+        callbacks.append(ProgressBar(console))
+    callbacks.append(CSVLogger(run.metrics_file))
+    if train.early_stopping.enabled:
+        es = train.early_stopping
+        callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
+    ck = train.checkpoint
+    if ck.every_steps or ck.every_epochs or ck.every_seconds:
+        callbacks.append(
+            Checkpointing(
+                run.checkpoints,
+                every_steps=ck.every_steps,
+                every_epochs=ck.every_epochs,
+                every_seconds=ck.every_seconds,
+                keep=ck.keep,
+            )
+        )
+    return callbacks
+
+
+def _restore(
+    run: RunDirectory,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: LoopState,
+    callbacks: list[Callback],
+    device: torch.device,
+) -> None:
+    checkpoint, problems = latest_valid_checkpoint(run.checkpoints)
+    for problem in problems:
+        log.warning("%s; falling back to an older checkpoint", problem)
+    if checkpoint is None:
+        raise CheckpointError(f"--resume {run.path}: no valid checkpoint in {run.checkpoints}")
+    try:
+        model.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
+    except RuntimeError as exc:
+        raise CheckpointError(f"--resume {run.path}: the checkpoint does not fit the model: {_first_line(exc)}") from None
+    optimizer.load_state_dict(checkpoint.optimizer["optimizer"])
+    if scheduler is not None and checkpoint.optimizer.get("scheduler") is not None:
+        scheduler.load_state_dict(checkpoint.optimizer["scheduler"])
+    state.load_state_dict(checkpoint.state)
+    state.extra.update(checkpoint.state.get("extra", {}))
+    from batchlab.train.callbacks import CallbackList, TrainingContext
+
+    hooks = CallbackList(callbacks, TrainingContext(model, optimizer, scheduler))
+    hooks.load_state_dict(checkpoint.state.get("callbacks", {}))
+    for key, callback in hooks.keyed():
+        load = getattr(callback, "load_tensors", None)
+        if load is not None:
+            prefix = f"{key}/"
+            load({k[len(prefix):]: v.to(device) for k, v in checkpoint.extra.items() if k.startswith(prefix)})
+    restore_rng(checkpoint.rng, checkpoint.state)
+
+
+def _run_info(
+    config: Config,
+    data: PreparedData,
+    objective: Objective,
+    model: torch.nn.Module,
+    batches: MiniBatches,
+    settings: LoopSettings,
+    total_steps: int,
+    device: torch.device,
+    custom_model: str | None,
+) -> dict[str, Any]:
+    parameters = sum(p.numel() for p in model.parameters())
+    effective = batches.batch_size * settings.accumulate
+    counts = f"train {len(data.train)}"
+    counts += f", val {len(data.val)}" if data.val is not None else ""
+    counts += f", test {len(data.test)}" if data.test is not None else ""
+    batch_rule = "floor" if batches.drop_last else "ceil"
+    size_name = "full batch" if config.train.batch_size == "full" else f"batch size {batches.batch_size}"
+    summary = (
+        f"Data: {counts} samples; input {tuple(data.input_shape)}; {data.task}"
+        + (f" with {objective.num_classes} classes" if objective.is_classification else "")
+        + f"\nBatches: {size_name} -> {len(batches)} batches per epoch ({batch_rule}({len(data.train)}/{batches.batch_size}))"
+        + (f", accumulate {settings.accumulate} -> effective batch {effective}" if settings.accumulate > 1 else "")
+        + f"\nModel: {custom_model or config.model.name}, "
+        + f"{parameters:,} parameters; {config.train.optimizer.name} lr {config.train.optimizer.lr:g}; "
+        + f"loss {objective.loss_name}; up to {total_steps} steps on {device}"
+    )
+    return {
+        "summary": summary,
+        "task": data.task,
+        "classes": data.classes,
+        "input_shape": list(data.input_shape),
+        "num_outputs": objective.num_outputs,
+        "loss": objective.loss_name,
+        "target_mean": objective.target_mean,
+        "target_std": objective.target_std,
+        "is_image": data.is_image,
+        "train_samples": len(data.train),
+        "val_samples": len(data.val) if data.val is not None else 0,
+        "test_samples": len(data.test) if data.test is not None else 0,
+        "batch_size": batches.batch_size,
+        "batches_per_epoch": len(batches),
+        "steps_per_epoch": -(-len(batches) // settings.accumulate),
+        "effective_batch": effective,
+        "total_steps": total_steps,
+        "parameters": parameters,
+        "model": custom_model or config.model.name,
+        "custom_model": custom_model is not None,
+        "device": str(device),
+        "torch": torch.__version__,
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__

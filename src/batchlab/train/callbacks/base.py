@@ -1,0 +1,143 @@
+"""The extension point of the loop: a closed set of hooks with explicit arguments.
+
+The loop calls, in this order::
+
+    on_train_begin
+      on_epoch_begin
+        on_batch_end          after every (micro-)batch: logs = {"loss": 0-d tensor, "size": int}
+        on_step_end           after every optimizer step
+        on_evaluate           at every evaluation (epoch end, or every N steps): logs = the metrics row
+      on_epoch_end
+    on_train_end
+
+A callback stops training with ``state.request_stop(reason)``, never by raising. A callback that keeps
+state implements ``state_dict`` / ``load_state_dict`` (JSON-serializable) so checkpoints resume exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from batchlab.train.state import LoopState
+
+__all__ = ["Callback", "CallbackList", "TrainingContext"]
+
+
+class TrainingContext:
+    """What callbacks may touch besides the state: the model, optimizer and scheduler.
+
+    Attributes:
+        model: the ``torch.nn.Module`` being trained.
+        optimizer: its optimizer.
+        scheduler: the learning-rate scheduler, or ``None``.
+        info: run facts for display (batch size, batch count, samples, effective batch, device, ...).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.info = dict(info or {})
+        self.callbacks: CallbackList | None = None
+
+    @property
+    def lr(self) -> float:
+        """Learning rate of the first parameter group, for logs."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+
+class Callback:
+    """Base class: override the hooks you need. ``context`` is set before ``on_train_begin``."""
+
+    context: TrainingContext
+
+    def on_train_begin(self, state: LoopState) -> None: ...
+
+    def on_epoch_begin(self, state: LoopState) -> None: ...
+
+    def on_batch_end(self, state: LoopState, logs: dict[str, Any]) -> None: ...
+
+    def on_step_end(self, state: LoopState) -> None: ...
+
+    def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None: ...
+
+    def on_epoch_end(self, state: LoopState) -> None: ...
+
+    def on_train_end(self, state: LoopState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serializable state for checkpoints (empty for stateless callbacks)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class CallbackList(Callback):
+    """Calls each hook on every callback in order."""
+
+    def __init__(self, callbacks: Iterable[Callback], context: TrainingContext) -> None:
+        self.callbacks = list(callbacks)
+        self.context = context
+        context.callbacks = self
+        for callback in self.callbacks:
+            callback.context = context
+
+    def __iter__(self) -> Iterator[Callback]:
+        return iter(self.callbacks)
+
+    def on_train_begin(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_train_begin(state)
+
+    def on_epoch_begin(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(state)
+
+    def on_batch_end(self, state: LoopState, logs: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            callback.on_batch_end(state, logs)
+
+    def on_step_end(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_step_end(state)
+
+    def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            callback.on_evaluate(state, logs)
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(state)
+
+    def on_train_end(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_train_end(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: c.state_dict() for key, c in self.keyed() if c.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, callback in self.keyed():
+            if key in state:
+                callback.load_state_dict(state[key])
+
+    def keyed(self) -> list[tuple[str, Callback]]:
+        """Callbacks keyed by class name (and occurrence), stable when unrelated callbacks change."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keyed.append((name if seen[name] == 1 else f"{name}#{seen[name]}", callback))
+        return keyed

@@ -1,0 +1,97 @@
+"""Write resumable checkpoints every N steps, every N epochs and/or every T seconds, keeping the last K."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batchlab.train.callbacks.base import Callback
+from batchlab.train.checkpoint import find_checkpoints, save_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+    from batchlab.train.state import LoopState
+
+__all__ = ["Checkpointing"]
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointing(Callback):
+    """Periodic checkpoints in ``directory`` (see :mod:`batchlab.train.checkpoint` for the format).
+
+    Args:
+        directory: the run's ``checkpoints/`` folder.
+        every_steps: optimizer steps between checkpoints (``None``: off).
+        every_epochs: epochs between checkpoints (``None``: off).
+        every_seconds: wall seconds between checkpoints, checked after each step (``None``: off).
+        keep: how many of the newest checkpoints to keep.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        every_steps: int | None = None,
+        every_epochs: int | None = 1,
+        every_seconds: float | None = None,
+        keep: int = 3,
+    ) -> None:
+        self.directory = Path(directory)
+        self.every_steps = every_steps
+        self.every_epochs = every_epochs
+        self.every_seconds = every_seconds
+        self.keep = keep
+        self._last_time = time.monotonic()
+        self._last_step = -1
+        self.saved: list[Path] = []
+
+    def on_step_end(self, state: LoopState) -> None:
+        due_steps = self.every_steps is not None and state.step % self.every_steps == 0
+        due_time = self.every_seconds is not None and time.monotonic() - self._last_time >= self.every_seconds
+        if due_steps or due_time:
+            self.save(state)
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        if self.every_epochs is not None and state.batch == 0 and state.epoch % self.every_epochs == 0:
+            self.save(state)
+
+    def save(self, state: LoopState) -> Path | None:
+        """Write a checkpoint of the current state now (once per step at most)."""
+        if state.step == self._last_step:
+            return None
+        context = self.context
+        callbacks = context.callbacks
+        extra: dict[str, torch.Tensor] = {}
+        if callbacks is not None:
+            for key, callback in callbacks.keyed():
+                tensors = getattr(callback, "tensors", None)
+                if tensors is not None:
+                    extra.update({f"{key}/{name}": t for name, t in tensors().items()})
+        path = save_checkpoint(
+            self.directory,
+            model=context.model,
+            optimizer=context.optimizer,
+            scheduler=context.scheduler,
+            state={
+                **state.state_dict(),
+                "callbacks": callbacks.state_dict() if callbacks is not None else {},
+                "extra": {k: v for k, v in state.extra.items() if _is_json(v)},
+            },
+            extra_tensors=extra,
+        )
+        self._last_step = state.step
+        self._last_time = time.monotonic()
+        self.saved.append(path)
+        for old in find_checkpoints(self.directory)[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        log.debug("checkpoint written: %s", path)
+        return path
+
+
+def _is_json(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, type(None), list, dict))

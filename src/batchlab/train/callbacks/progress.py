@@ -1,0 +1,134 @@
+"""A live progress bar per epoch (loss, accuracy, samples/s) and one table row per evaluation."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from batchlab.train.callbacks.base import Callback
+
+if TYPE_CHECKING:
+    from batchlab.train.state import LoopState
+
+__all__ = ["ProgressBar"]
+
+_REFRESH_SECONDS = 0.1
+_HEADERS = {
+    "epoch": "epoch",
+    "step": "step",
+    "train_loss": "train_loss",
+    "train_accuracy": "train_acc",
+    "val_loss": "val_loss",
+    "val_accuracy": "val_acc",
+    "val_mse": "val_mse",
+    "val_mae": "val_mae",
+    "val_r2": "val_r2",
+    "lr": "lr",
+    "seconds": "time_s",
+}
+
+
+class ProgressBar(Callback):
+    """Shows training as it happens.
+
+    On a terminal each epoch gets a transient bar with the running loss, accuracy and throughput,
+    refreshed at most every 0.1 s (reading the loss is the only host sync it causes). Every evaluation
+    prints one table row: epoch, step, train/validation loss and metrics, learning rate, seconds.
+
+    Args:
+        console: where to print (default: stderr-independent rich console on stdout).
+        bar: show the live bar (it is only drawn on a terminal).
+    """
+
+    def __init__(self, console: Console | None = None, bar: bool = True) -> None:
+        self.console = console or Console(highlight=False)
+        self.bar = bar and self.console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._columns: list[str] | None = None
+        self._epoch_start = 0.0
+        self._epoch_samples = 0
+        self._correct: Any = 0
+        self._last_refresh = 0.0
+
+    def on_train_begin(self, state: LoopState) -> None:
+        info = self.context.info
+        if info.get("summary"):
+            self.console.print(info["summary"])
+        if self.bar:
+            self._progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}  {task.fields[rate]} samples/s"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+                auto_refresh=False,
+            )
+            self._progress.start()
+
+    def on_epoch_begin(self, state: LoopState) -> None:
+        self._epoch_start = time.perf_counter()
+        self._epoch_samples = 0
+        self._correct = 0
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(
+                "train", total=state.batches_per_epoch, completed=state.batch, epoch=state.epoch + 1, loss="-", rate="-"
+            )
+
+    def on_batch_end(self, state: LoopState, logs: dict[str, Any]) -> None:
+        self._epoch_samples += logs["size"]
+        if self._progress is None or self._task is None:
+            return
+        if logs.get("correct") is not None:
+            self._correct = logs["correct"] + self._correct  # stays a tensor: no host sync per batch
+        now = time.perf_counter()
+        if now - self._last_refresh < _REFRESH_SECONDS and state.batch < state.batches_per_epoch:
+            return
+        self._last_refresh = now
+        rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
+        accuracy = f"  acc {float(self._correct) / self._epoch_samples:.4f}" if logs.get("correct") is not None else ""
+        self._progress.update(
+            self._task, completed=state.batch, loss=f"{float(logs['loss']):.4f}{accuracy}", rate=f"{rate:,.0f}"
+        )
+        self._progress.refresh()
+
+    def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
+        if self._columns is None:
+            self._columns = [k for k in _HEADERS if k in logs]
+            self._print(" ".join(f"{_HEADERS[k]:>11}" for k in self._columns))
+        self._print(" ".join(_cell(k, logs.get(k)) for k in self._columns))
+
+    def on_train_end(self, state: LoopState) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if state.stop_reason:
+            self.console.print(f"Stopped: {state.stop_reason}")
+        restored = state.extra.get("restored_best_epoch")
+        if restored is not None:
+            self.console.print(f"Restored the weights of epoch {restored} (the best).")
+
+    def _print(self, line: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(line)
+        else:
+            self.console.print(line)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return f"{'-':>11}"
+    if key in ("epoch", "step"):
+        return f"{int(value):>11d}"
+    if key == "lr":
+        return f"{value:>11.3g}"
+    if key == "seconds":
+        return f"{value:>11.2f}"
+    return f"{value:>11.4f}"

@@ -1,0 +1,202 @@
+"""``fit``: the training loop, readable top to bottom.
+
+Everything optional (progress, logging, early stopping, checkpoints, NaN guard) is a callback; the loop
+knows none of them by name. Running sums of loss and correct predictions stay tensors on the device and
+are read once per evaluation, so no step waits for the host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from batchlab.data.batching import MiniBatches
+from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
+from batchlab.train.objective import Objective
+from batchlab.train.state import LoopSettings, LoopState
+
+__all__ = ["evaluate_outputs", "fit", "validation_metrics"]
+
+
+def fit(
+    model: torch.nn.Module,
+    train: MiniBatches,
+    *,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    val: MiniBatches | None = None,
+    settings: LoopSettings | None = None,
+    callbacks: Iterable[Callback] = (),
+    state: LoopState | None = None,
+    info: dict[str, Any] | None = None,
+) -> LoopState:
+    """Train ``model`` on mini-batches and return the final loop state (its ``history`` holds the rows).
+
+    Args:
+        model: any module mapping ``(batch, *input_shape)`` to ``(batch, outputs)``.
+        train: training mini-batches; their device is the model's device.
+        objective: the loss and metrics of the task.
+        optimizer: built over ``model.parameters()``.
+        scheduler: stepped once per optimizer step.
+        val: validation batches, evaluated in eval mode without gradients.
+        settings: epochs, max_steps, accumulation, clipping, evaluation interval.
+        callbacks: extension points, called in order.
+        state: a state to continue from (resume); a fresh one by default.
+        info: run facts passed to callbacks for display.
+    """
+    settings = settings or LoopSettings()
+    state = state or LoopState()
+    state.batches_per_epoch = len(train)
+    state.total_steps = settings.total_steps(len(train))
+    context = TrainingContext(model, optimizer, scheduler, info)
+    hooks = CallbackList(callbacks, context)
+    running = _RunningSums(objective, _device_of(model))
+    started = time.perf_counter() - state.seconds
+
+    hooks.on_train_begin(state)
+    while not _finished(state, settings):
+        hooks.on_epoch_begin(state)
+        model.train()
+        for xb, yb in train.epoch(state.epoch, start_batch=state.batch):
+            outputs = model(xb)
+            loss = objective.loss(outputs, yb)
+            (loss / settings.accumulate if settings.accumulate > 1 else loss).backward()
+            correct = objective.correct(outputs.detach(), yb) if objective.is_classification else None
+            running.add(loss.detach(), correct, len(yb))
+            state.batch += 1
+            state.samples += len(yb)
+            hooks.on_batch_end(state, {"loss": loss.detach(), "correct": correct, "size": len(yb)})
+            if state.stop:
+                break  # e.g. a non-finite loss: its gradient is not applied
+            if state.batch % settings.accumulate == 0 or state.batch == len(train):
+                _optimizer_step(model, optimizer, scheduler, settings.grad_clip)
+                state.step += 1
+                hooks.on_step_end(state)
+                if settings.val_every_steps and state.step % settings.val_every_steps == 0:
+                    _evaluate(model, val, objective, running, state, context, hooks, started)
+            if state.stop or (settings.max_steps is not None and state.step >= settings.max_steps):
+                break
+        epoch_done = state.batch == len(train)
+        if epoch_done:
+            state.epoch += 1
+            state.batch = 0
+        if settings.val_every_steps is None and running.count:
+            _evaluate(model, val, objective, running, state, context, hooks, started)
+        hooks.on_epoch_end(state)
+    if state.stop_reason is None:
+        state.stop_reason = _finish_reason(state, settings)
+    hooks.on_train_end(state)
+    return state
+
+
+def _finished(state: LoopState, settings: LoopSettings) -> bool:
+    if state.stop:
+        return True
+    if settings.max_steps is not None and state.step >= settings.max_steps:
+        return True
+    return settings.epochs is not None and state.epoch >= settings.epochs
+
+
+def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
+    if settings.max_steps is not None and state.step >= settings.max_steps:
+        return f"reached max_steps={settings.max_steps}"
+    return f"completed {state.epoch} epochs"
+
+
+def _optimizer_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    grad_clip: float | None,
+) -> None:
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if scheduler is not None:
+        scheduler.step()
+
+
+def _evaluate(
+    model: torch.nn.Module,
+    val: MiniBatches | None,
+    objective: Objective,
+    running: _RunningSums,
+    state: LoopState,
+    context: TrainingContext,
+    hooks: CallbackList,
+    started: float,
+) -> None:
+    """Close a metrics row: training sums since the last row, then validation, then the hook."""
+    logs: dict[str, Any] = {"epoch": state.epoch if state.batch == 0 else state.epoch + 1, "step": state.step}
+    logs["samples"] = state.samples
+    logs.update(running.read_and_reset())
+    if val is not None:
+        logs.update(validation_metrics(model, val, objective))
+        model.train()
+    logs["lr"] = context.lr
+    state.seconds = time.perf_counter() - started
+    logs["seconds"] = round(state.seconds, 4)
+    state.history.append(logs)
+    hooks.on_evaluate(state, logs)
+
+
+@torch.no_grad()
+def evaluate_outputs(
+    model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model outputs and targets over all batches, in eval mode: ``(samples, outputs)``, ``(samples,)``."""
+    model.eval()
+    outputs, targets = [], []
+    for xb, yb in batches:
+        outputs.append(model(xb))
+        targets.append(yb)
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def validation_metrics(model: torch.nn.Module, val: MiniBatches, objective: Objective) -> dict[str, float]:
+    """``val_loss`` and ``val_accuracy``, or ``val_loss``, ``val_mse``, ``val_mae``, ``val_r2``."""
+    outputs, targets = evaluate_outputs(model, val.epoch(0))
+    logs = {"val_loss": float(objective.loss(outputs, targets))}
+    if objective.is_classification:
+        logs["val_accuracy"] = float(objective.correct(outputs, targets)) / len(targets)
+    else:
+        for name, value in objective.metrics(outputs, targets).items():
+            logs[f"val_{name}"] = float(value)  # type: ignore[arg-type]
+    return logs
+
+
+class _RunningSums:
+    """Training loss and correct-prediction sums since the last metrics row, kept on the device."""
+
+    def __init__(self, objective: Objective, device: torch.device) -> None:
+        self.objective = objective
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor | None, size: int) -> None:
+        self.loss_sum += loss * size
+        if correct is not None:
+            self.correct += correct
+        self.count += size
+
+    def read_and_reset(self) -> dict[str, float]:
+        if not self.count:
+            return {}
+        logs = {"train_loss": float(self.loss_sum) / self.count}
+        if self.objective.is_classification:
+            logs["train_accuracy"] = float(self.correct) / self.count
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.count = 0
+        return logs
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")

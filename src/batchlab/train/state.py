@@ -1,0 +1,87 @@
+"""The loop's state and settings: what a callback can read, and what a checkpoint must save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LoopSettings", "LoopState"]
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How long and how to train.
+
+    Attributes:
+        epochs: passes over the training batches; ``None`` means until ``max_steps``.
+        max_steps: stop after this many optimizer steps; ``None`` means until ``epochs``.
+        accumulate: micro-batches per optimizer step (effective batch = batch size x accumulate).
+        grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
+        val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
+    """
+
+    epochs: int | None = 10
+    max_steps: int | None = None
+    accumulate: int = 1
+    grad_clip: float | None = None
+    val_every_steps: int | None = None
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """Optimizer steps the run will take if nothing stops it early."""
+        steps_per_epoch = -(-batches_per_epoch // self.accumulate)
+        by_epochs = None if self.epochs is None else self.epochs * steps_per_epoch
+        candidates = [s for s in (by_epochs, self.max_steps) if s is not None]
+        return min(candidates)
+
+
+@dataclass
+class LoopState:
+    """Where training is. Counters count completed units.
+
+    Attributes:
+        epoch: completed epochs (the running epoch's 0-based index).
+        batch: completed batches (micro-batches) in the running epoch.
+        step: completed optimizer steps.
+        samples: training samples consumed so far.
+        seconds: wall seconds spent in ``fit`` so far, across resumes.
+        batches_per_epoch: the batch count of the training data.
+        stop: set by a callback to end training after the current batch.
+        stop_reason: a sentence saying why training stopped.
+        history: one dict per evaluation (the rows of ``metrics.csv``).
+        extra: free space for callbacks (saved in checkpoints when JSON-serializable).
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    batches_per_epoch: int = 0
+    total_steps: int = 0
+    stop: bool = False
+    stop_reason: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop after the current batch (the first reason given wins)."""
+        if not self.stop:
+            self.stop = True
+            self.stop_reason = reason
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serializable counters and history."""
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "history": self.history,
+            "stop": self.stop,
+            "stop_reason": self.stop_reason,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("epoch", "batch", "step", "samples", "seconds", "history", "stop", "stop_reason"):
+            setattr(self, key, state[key])
