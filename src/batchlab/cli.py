@@ -90,7 +90,7 @@ def train(
         result = fit(config, overrides=overrides, run_dir=run_dir, resume=resume, progress=not quiet, plots=plots,
                      console=console)
     if result.test_metrics:
-        console.print("Test: " + _metrics_line(result.test_metrics))
+        console.print("Test: " + _metrics_line(result.test_metrics), soft_wrap=True)
     console.print(f"Run directory: {result.run_dir}")
 
 

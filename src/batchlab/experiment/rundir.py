@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,16 @@ class RunDirectory:
             raise ConfigError(
                 f"--run-dir: {str(self.path)!r} is not empty; choose a new directory or use --resume {self.path}"
             )
-        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / ".write-probe"
+        existed = self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"\0" * 65536)
+            probe.unlink()
+        except OSError as exc:
+            if not existed:
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise ConfigError(f"--run-dir: cannot write to {str(self.path)!r}: {exc.strerror or exc}") from None
 
     def write_config(self, config: Config) -> None:
         write_text(self.config_file, config_to_yaml(config))

@@ -130,8 +130,9 @@ def train_run(
     else:
         run.create()
     info = _run_info(config, data, objective, model, batches, settings, total_steps, device, custom_model)
-    builtin = _builtin_callbacks(config, run, progress, console)
-    all_callbacks = [*builtin, *callbacks]
+    builtin = _builtin_callbacks(config, run)
+    # The progress bar goes last so that its closing lines see what the others did at train end.
+    all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if progress else [])]
     if resume:
         _restore(run, model, optimizer, scheduler, state, all_callbacks, device)
     else:
@@ -201,12 +202,9 @@ def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> No
         )
 
 
-def _builtin_callbacks(config: Config, run: RunDirectory, progress: bool, console: Any) -> list[Callback]:
+def _builtin_callbacks(config: Config, run: RunDirectory) -> list[Callback]:
     train = config.train
-    callbacks: list[Callback] = [NaNGuard()]
-    if progress:
-        callbacks.append(ProgressBar(console))
-    callbacks.append(CSVLogger(run.metrics_file))
+    callbacks: list[Callback] = [NaNGuard(), CSVLogger(run.metrics_file)]
     if train.early_stopping.enabled:
         es = train.early_stopping
         callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))

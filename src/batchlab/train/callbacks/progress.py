@@ -57,7 +57,7 @@ class ProgressBar(Callback):
     def on_train_begin(self, state: LoopState) -> None:
         info = self.context.info
         if info.get("summary"):
-            self.console.print(info["summary"])
+            self.console.print(info["summary"], soft_wrap=True)
         if self.bar:
             self._progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"),
@@ -102,7 +102,7 @@ class ProgressBar(Callback):
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
         if self._columns is None:
             self._columns = [k for k in _HEADERS if k in logs]
-            self._print(" ".join(f"{_HEADERS[k]:>11}" for k in self._columns))
+            self._print(" ".join(f"{_HEADERS[k]:>10}" for k in self._columns))
         self._print(" ".join(_cell(k, logs.get(k)) for k in self._columns))
 
     def on_train_end(self, state: LoopState) -> None:
@@ -110,25 +110,22 @@ class ProgressBar(Callback):
             self._progress.stop()
             self._progress = None
         if state.stop_reason:
-            self.console.print(f"Stopped: {state.stop_reason}")
+            self.console.print(f"Stopped: {state.stop_reason}", soft_wrap=True)
         restored = state.extra.get("restored_best_epoch")
         if restored is not None:
             self.console.print(f"Restored the weights of epoch {restored} (the best).")
 
     def _print(self, line: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(line)
-        else:
-            self.console.print(line)
+        self.console.print(line, soft_wrap=True)
 
 
 def _cell(key: str, value: Any) -> str:
     if value is None:
-        return f"{'-':>11}"
+        return f"{'-':>10}"
     if key in ("epoch", "step"):
-        return f"{int(value):>11d}"
+        return f"{int(value):>10d}"
     if key == "lr":
-        return f"{value:>11.3g}"
+        return f"{value:>10.3g}"
     if key == "seconds":
-        return f"{value:>11.2f}"
-    return f"{value:>11.4f}"
+        return f"{value:>10.2f}"
+    return f"{value:>10.4f}"

@@ -1,0 +1,211 @@
+"""From a ``data`` config to tensors: load, split, fit the preprocessor on train, transform each split.
+
+Example:
+    >>> from batchlab.config import DataConfig
+    >>> data = prepare_data(DataConfig(source="iris"))
+    >>> len(data.train), len(data.val), len(data.test), data.num_outputs, data.input_shape
+    (104, 23, 23, 3, (4,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from batchlab.data.preprocess import Preprocessor, drop_unlabelled, target_values
+from batchlab.data.sources import RawArrays, RawTable, load_source
+from batchlab.data.split import split_indices
+from batchlab.data.target import resolve_task, value_strings
+from batchlab.errors import DataError
+
+if TYPE_CHECKING:
+    from batchlab.config import DataConfig
+
+__all__ = ["InferenceData", "PreparedData", "Split", "load_for_inference", "prepare_data"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of preprocessed samples.
+
+    Attributes:
+        x: features, shape ``(n, *input_shape)``, float32.
+        y: targets, shape ``(n,)``: int64 class indices, or float32 regression targets (scaled by
+            the preprocessor; :meth:`Preprocessor.inverse_target` gives the original units).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        """Unpack as ``x, y = split``."""
+        return iter((self.x, self.y))
+
+
+@dataclass(frozen=True)
+class InferenceData:
+    """New samples for evaluate / predict, preprocessed with a saved preprocessor.
+
+    Attributes:
+        x: features, shape ``(n, *input_shape)``, float32.
+        y: targets as in :class:`Split`, or ``None`` when not required.
+        ids: for an image folder, each image's path relative to it (to label predictions); else ``None``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    ids: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __iter__(self) -> Iterator[torch.Tensor | None]:
+        """Unpack as ``x, y = inputs`` (``ids`` stays an attribute)."""
+        return iter((self.x, self.y))
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The splits of a dataset and the preprocessor fitted on its training split.
+
+    Attributes:
+        train: the training split.
+        val: the validation split; ``None`` when ``data.split.val`` is 0 and there is no ``val_source``.
+        test: the test split; ``None`` when ``data.split.test`` is 0 and there is no ``test_source``.
+        preprocessor: fitted on ``train`` only; save its ``state_dict()`` with the model.
+    """
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    preprocessor: Preprocessor
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"regression"``."""
+        return self.preprocessor.task_
+
+    @property
+    def classes(self) -> list[str] | None:
+        """Class names (index = class index), or ``None`` for regression."""
+        return self.preprocessor.classes_
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: ``(features,)`` or ``(C, H, W)``."""
+        return self.preprocessor.input_shape_
+
+    @property
+    def is_image(self) -> bool:
+        """Whether samples are images ``(C, H, W)``."""
+        return self.preprocessor.is_image_
+
+    @property
+    def num_outputs(self) -> int:
+        """Model outputs: the number of classes when > 2, else 1 (binary: one logit for BCE; regression)."""
+        classes = self.preprocessor.classes_
+        return len(classes) if classes is not None and len(classes) > 2 else 1
+
+
+def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -> PreparedData:
+    """Load ``cfg.source``, split it, fit the preprocessor on the training rows and transform every split.
+
+    Rows with a missing target are dropped first (with a warning). The task is resolved on the
+    whole target column, so the split knows whether to stratify (``cfg.split.stratify``, for
+    classification). ``cfg.split.val_source`` / ``test_source`` replace the validation / test
+    fractions with separate files read with the same options.
+
+    Args:
+        cfg: the ``data`` section.
+        preprocessor: an already fitted preprocessor (a run's saved state) to use instead of
+            fitting a new one; the splits are then rebuilt exactly as in training (same seed)
+            and transformed with it, e.g. to evaluate a run on its test split.
+
+    Raises:
+        DataError: the data cannot be loaded, split or encoded as configured.
+    """
+    split = cfg.split
+    raw = drop_unlabelled(load_source(cfg), where=f"'{cfg.source}'")
+    values = target_values(raw)
+    task = preprocessor.task_ if preprocessor is not None else resolve_task(cfg.task, values)
+    labels = None
+    if task == "classification" and split.stratify:
+        labels = value_strings(values).to_numpy(dtype=str)
+    train_rows, val_rows, test_rows = split_indices(
+        len(raw),
+        val=0.0 if split.val_source else split.val,
+        test=0.0 if split.test_source else split.test,
+        seed=split.seed,
+        stratify_labels=labels,
+    )
+    train_raw = raw.take(train_rows)
+    fitted = (
+        preprocessor if preprocessor is not None else Preprocessor.from_config(cfg, task=task).fit(train_raw)
+    )
+
+    def transformed(part: RawTable | RawArrays) -> Split:
+        x, y = fitted.transform(part)
+        assert y is not None  # with_target=True always returns targets
+        return Split(x, y)
+
+    def held_out(rows: np.ndarray, source: str | None, key: str) -> Split | None:
+        if source is not None:
+            extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}")
+            return transformed(drop_unlabelled(extra, where=f"'{source}'"))
+        return transformed(raw.take(rows)) if rows.size else None
+
+    return PreparedData(
+        train=transformed(train_raw),
+        val=held_out(val_rows, split.val_source, "val_source"),
+        test=held_out(test_rows, split.test_source, "test_source"),
+        preprocessor=fitted,
+    )
+
+
+def load_for_inference(
+    cfg: DataConfig, preprocessor: Preprocessor, source: str, *, require_target: bool, field: str = "input"
+) -> InferenceData:
+    """Load new samples (``evaluate --data FILE``, ``predict INPUT``) with a fitted preprocessor.
+
+    The file is read with the format options of ``cfg`` (separator, header, column names, image
+    size); the target column is the one used in training, and ``cfg.drop`` is not needed since only
+    the training feature columns are used. A 2-D ``.npy`` with one column more than the training
+    features has its last column taken as the target.
+
+    Args:
+        cfg: the ``data`` section of the run's config.
+        preprocessor: the run's fitted preprocessor (``Preprocessor.from_state``).
+        source: the file, folder or built-in name to load.
+        require_target: ``True`` for evaluation: targets must be present (rows without one are
+            dropped with a warning). ``False`` for prediction: ``y`` is ``None``.
+        field: how error messages name ``source``.
+
+    Raises:
+        DataError: the input cannot be loaded or does not match the training data.
+    """
+    options = cfg.model_copy(
+        update={"target": preprocessor.target_name_, "drop": [], "categorical": None, "numeric": None}
+    )
+    raw = load_source(options, source, require_target=require_target, field=field)
+    if isinstance(raw, RawArrays) and not raw.image and raw.x.ndim == 2:
+        features = preprocessor.input_shape_[0]
+        if raw.y is None and raw.x.shape[1] == features + 1:
+            raw = RawArrays(raw.x[:, :-1], raw.x[:, -1] if require_target else None, False)
+        elif require_target and raw.y is not None and raw.x.shape[1] == features - 1:
+            raise DataError(
+                f"{field}: '{source}' has no labels: its {features} columns are the features, but the last "
+                "column of a 2-D .npy is read as the target; save an .npz with arrays x and y instead"
+            )
+    ids = raw.files if isinstance(raw, RawArrays) else None
+    if require_target:
+        raw = drop_unlabelled(raw, where=f"'{source}'")
+        ids = raw.files if isinstance(raw, RawArrays) else None
+    x, y = preprocessor.transform(raw, with_target=require_target)
+    return InferenceData(x, y, ids)

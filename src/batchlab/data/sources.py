@@ -1,0 +1,344 @@
+"""Loading raw data named by ``data.source``: a built-in dataset or a file or folder.
+
+:func:`load_source` returns one of two value objects, before any splitting or preprocessing:
+
+* :class:`RawTable`: a frame holding the feature columns and the target column (CSV, Parquet,
+  the tabular built-ins ``iris``, ``wine``, ``breast_cancer``, ``diabetes``);
+* :class:`RawArrays`: ``(n, d)`` vectors or ``(n, C, H, W)`` images with labels (``.npz``, ``.npy``,
+  MNIST-format IDX, image folders, the built-in ``digits``).
+
+Formats are chosen by extension, then by the file's first bytes; text that is nothing else is read
+as CSV. Example:
+
+    >>> from batchlab.config import DataConfig
+    >>> raw = load_source(DataConfig(source="iris"))
+    >>> raw.target, raw.frame.shape
+    ('target', (150, 5))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from batchlab.data.arrays import array_layout, label_vector, read_npy, read_npz
+from batchlab.data.compression import read_head
+from batchlab.data.idx import is_idx_header, read_idx
+from batchlab.data.imagefolder import read_image_folder
+from batchlab.data.tabular import read_csv, read_parquet
+from batchlab.errors import DataError, did_you_mean
+
+if TYPE_CHECKING:
+    from batchlab.config import DataConfig
+
+__all__ = ["BUILTIN_DATASETS", "BuiltinDataset", "RawArrays", "RawTable", "builtin_names", "load_source"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """Features and target of a table, as read (strings, numbers and NaN for missing cells).
+
+    Attributes:
+        frame: one row per sample; feature columns and the target column. Its index numbers the
+            data rows from 0, so row ``i`` is data row ``i + 1`` of the file (in error messages).
+        target: the target column's name, or ``None`` when the input has none (prediction input).
+    """
+
+    frame: pd.DataFrame
+    target: str | None
+
+    def __len__(self) -> int:
+        return int(self.frame.shape[0])
+
+    def take(self, rows: np.ndarray) -> RawTable:
+        """The rows at positions ``rows`` (original row numbers are kept in the index)."""
+        return RawTable(self.frame.iloc[rows], self.target)
+
+
+@dataclass(frozen=True)
+class RawArrays:
+    """Vectors or images with their labels, as read.
+
+    Attributes:
+        x: features, shape ``(n, d)`` (vectors) or ``(n, C, H, W)`` (images), any numeric dtype.
+        y: labels or regression targets, shape ``(n,)``: integers for IDX, NumPy and ``digits``;
+            class names (strings) for image folders; ``None`` when absent (prediction input).
+        image: whether ``x`` holds images.
+        files: for an image folder, each image's path relative to it; otherwise ``None``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray | None
+    image: bool
+    files: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, rows: np.ndarray) -> RawArrays:
+        """The samples at positions ``rows``."""
+        files = tuple(self.files[i] for i in rows) if self.files is not None else None
+        return RawArrays(self.x[rows], None if self.y is None else self.y[rows], self.image, files)
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A dataset that ships inside an installed package (scikit-learn), so needs no download.
+
+    Attributes:
+        description: one line for ``batchlab datasets``.
+        rows: number of samples.
+        features: number of input features (pixels for images).
+        task: ``"classification"`` or ``"regression"``.
+        kind: ``"table"`` or ``"images"``.
+    """
+
+    description: str
+    rows: int
+    features: int
+    task: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.rows} rows, {self.features} features, {self.task})"
+
+
+BUILTIN_DATASETS: Mapping[str, BuiltinDataset] = MappingProxyType(
+    {
+        "iris": BuiltinDataset("Iris flowers: 4 measurements, 3 species", 150, 4, "classification", "table"),
+        "wine": BuiltinDataset(
+            "Wine recognition: 13 chemical measurements, 3 cultivars", 178, 13, "classification", "table"
+        ),
+        "breast_cancer": BuiltinDataset(
+            "Breast cancer Wisconsin: 30 cell features, malignant or benign",
+            569,
+            30,
+            "classification",
+            "table",
+        ),
+        "diabetes": BuiltinDataset(
+            "Diabetes progression after one year from 10 baseline variables", 442, 10, "regression", "table"
+        ),
+        "digits": BuiltinDataset(
+            "Handwritten digits 0-9 as 1x8x8 images, pixel values 0-16", 1797, 64, "classification", "images"
+        ),
+    }
+)
+"""Built-in datasets by name; ``data.source`` may name one instead of a path."""
+
+_TEXT_SUFFIXES = (".csv", ".txt", ".data", ".test", ".tsv", ".tab", ".dat")
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in datasets, sorted."""
+    return sorted(BUILTIN_DATASETS)
+
+
+def load_source(
+    cfg: DataConfig, source: str | None = None, *, require_target: bool = True, field: str | None = None
+) -> RawTable | RawArrays:
+    """Load a dataset with the format options of ``cfg``.
+
+    Args:
+        cfg: the ``data`` section: ``source``, ``target``, ``labels``, ``sep``, ``header``,
+            ``columns``, ``drop``, ``missing_values``, ``image_size``, ``categorical``, ``numeric``.
+        source: a built-in name or path that replaces ``cfg.source`` (a separate validation or test
+            file, or input for evaluate / predict). ``cfg.labels`` applies to ``cfg.source`` only.
+        require_target: when false the target may be absent (prediction input): a table without the
+            ``cfg.target`` column, a headerless CSV with one column fewer than ``cfg.columns`` (the
+            target's), arrays without labels. With ``cfg.target`` unset, a table's last column is
+            the target only when ``require_target`` is true. A 2-D ``.npy`` without a labels file
+            keeps all its columns as features when false (its last column is the target when true).
+        field: the config field named in error messages; default ``data.source``, or ``input``
+            when ``source`` is given.
+
+    Returns:
+        A :class:`RawTable` or :class:`RawArrays`.
+
+    Raises:
+        DataError: unknown built-in name, missing / empty / unreadable / unrecognised file, unknown
+            target, drop, categorical or numeric column, missing labels.
+    """
+    name = cfg.source if source is None else source
+    field = field or ("data.source" if source is None else "input")
+    path = Path(name).expanduser()
+    if not path.exists():
+        if name in BUILTIN_DATASETS:
+            raw = _load_builtin(name)
+            if isinstance(raw, RawArrays):
+                return raw
+            return _select_columns(
+                raw.frame, cfg, where=f"built-in dataset '{name}'", require_target=require_target
+            )
+        if path.suffix or "/" in name or "\\" in name:
+            raise DataError(f"{field}: file '{name}' does not exist")
+        raise DataError(
+            f"{field}: '{name}' is neither an existing path nor a built-in dataset; "
+            f"{did_you_mean(name, builtin_names())}"
+        )
+    labels = Path(cfg.labels).expanduser() if cfg.labels is not None and source is None else None
+    if path.is_dir():
+        folder = read_image_folder(
+            path, image_size=cfg.image_size, field=field, require_target=require_target
+        )
+        return RawArrays(folder.x, folder.y, True, folder.files)
+    return _load_file(path, cfg, labels=labels, field=field, require_target=require_target)
+
+
+def _load_file(
+    path: Path, cfg: DataConfig, *, labels: Path | None, field: str, require_target: bool
+) -> RawTable | RawArrays:
+    try:
+        size = path.stat().st_size
+        head = read_head(path, 512)
+    except OSError as exc:
+        raise DataError(f"{field}: file '{path}' cannot be read ({exc.__class__.__name__})") from None
+    if size == 0 or not head:
+        raise DataError(f"{field}: file '{path}' is empty")
+    kind = _format_of(path, head)
+    where = f"file '{path}'"
+    if kind == "idx":
+        x, y = read_idx(path, labels=labels, field=field, require_target=require_target)
+        return _arrays(x, y, where=where, require_target=require_target)
+    if kind == "npz":
+        x, y = read_npz(path, field=field)
+        return _arrays(x, y, where=where, require_target=require_target)
+    if kind == "npy":
+        x = read_npy(path, field=field)
+        y = None
+        if labels is not None:
+            if not labels.is_file():
+                raise DataError(f"data.labels: file '{labels}' does not exist")
+            y = read_npy(labels, field="data.labels")
+        elif x.ndim == 2 and require_target:
+            x, y = x[:, :-1], x[:, -1]  # no labels file: the last column is the target
+        return _arrays(x, y, where=where, require_target=require_target)
+    if kind == "parquet":
+        frame = read_parquet(path, missing_values=cfg.missing_values, field=field)
+    elif kind == "csv":
+        frame = read_csv(path, sep=cfg.sep, header=cfg.header, missing_values=cfg.missing_values, field=field)
+    else:
+        raise DataError(
+            f"{field}: cannot recognise the format of file '{path}'; expected CSV or other text, Parquet "
+            "(.parquet), NumPy (.npz, .npy), MNIST IDX (e.g. *-images-idx3-ubyte.gz) or an image folder"
+        )
+    return _select_columns(frame, cfg, where=where, require_target=require_target)
+
+
+def _format_of(path: Path, head: bytes) -> str:
+    """``idx``, ``npz``, ``npy``, ``parquet``, ``csv`` or ``unknown``: extension first, then content."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED_SUFFIXES:
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    by_suffix = {".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".npy": "npy"}
+    if is_idx_header(head):
+        return "idx"
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if suffix in _TEXT_SUFFIXES:
+        return "csv" if b"\x00" not in head else "unknown"
+    if "idx" in path.name.lower():
+        return "idx"
+    for magic, kind in ((b"PAR1", "parquet"), (b"PK\x03\x04", "npz"), (b"\x93NUMPY", "npy")):
+        if head.startswith(magic):
+            return kind
+    return "csv" if _looks_like_text(head) else "unknown"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sample is still text
+        return exc.start >= len(head) - 3
+    return True
+
+
+def _arrays(x: np.ndarray, y: np.ndarray | None, *, where: str, require_target: bool = True) -> RawArrays:
+    x, image = array_layout(x, where=where)
+    if y is None and require_target:
+        raise DataError(
+            f"data: {where} holds features but no labels; add them (y in .npz) or set data.labels"
+        )
+    if y is not None:
+        y = label_vector(y, x.shape[0], where=where)
+    return RawArrays(x, y, image)
+
+
+def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require_target: bool) -> RawTable:
+    """Name the columns, drop ``cfg.drop``, find the target and check the other named columns."""
+    if cfg.columns is not None:
+        names = list(cfg.columns)
+        if (
+            len(names) == frame.shape[1] + 1
+            and not require_target
+            and cfg.target is not None
+            and cfg.target in names
+        ):
+            names.remove(cfg.target)  # prediction input without its target column
+        if len(names) != frame.shape[1]:
+            raise DataError(
+                f"data.columns: names {len(cfg.columns)} columns but {where} has {frame.shape[1]}"
+            )
+        frame = frame.set_axis(names, axis=1)
+    columns = list(frame.columns)
+    for name in cfg.drop:
+        if name not in columns:
+            raise DataError(
+                f"data.drop: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}"
+            )
+    frame = frame.drop(columns=list(cfg.drop))
+    columns = list(frame.columns)
+    target = cfg.target
+    if target is None:
+        target = columns[-1] if require_target else None
+    elif target not in columns:
+        if require_target:
+            raise DataError(
+                f"data.target: column '{target}' does not exist in {where}; {did_you_mean(target, columns)}"
+            )
+        target = None
+    for key, forced in (("categorical", cfg.categorical), ("numeric", cfg.numeric)):
+        for name in forced or ():
+            if name not in columns and name != cfg.target:
+                raise DataError(
+                    f"data.{key}: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}"
+                )
+    if len(columns) - (target is not None) < 1:
+        raise DataError(f"data: {where} has no feature columns besides the target '{target}'")
+    return RawTable(frame.reset_index(drop=True), target)
+
+
+def _load_builtin(name: str) -> RawTable | RawArrays:
+    """Load a scikit-learn bundled dataset; class targets become their names (e.g. iris species)."""
+    from sklearn import datasets  # heavy import, only when a built-in is asked for
+
+    if name == "digits":
+        bunch = datasets.load_digits()
+        # float32 pixel counts 0..16, so the preprocessor scales by the training max (16), not 255
+        x = bunch.images.astype(np.float32)[:, None]
+        return RawArrays(x, bunch.target.astype(np.int64), True)
+    loaders = {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+    }
+    bunch = loaders[name](as_frame=True)
+    frame = bunch.frame.copy()
+    if BUILTIN_DATASETS[name].task == "classification":
+        frame["target"] = np.asarray(bunch.target_names, dtype=object)[bunch.target.to_numpy()]
+    return RawTable(frame, "target")

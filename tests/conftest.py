@@ -1,0 +1,57 @@
+"""Shared fixtures: the real datasets folder, a CLI runner, one torch thread per test worker."""
+
+from __future__ import annotations
+
+import os
+
+# Tests run in two parallel workers on two cores: one thread each avoids oversubscription. Set before
+# torch is imported so that subprocesses (CLI end-to-end tests) inherit it too.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the repository; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real datasets folder {SHARED_DATA} is absent (it sits beside the repo on dev and CI machines)")
+    return SHARED_DATA
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run ``python -m batchlab ARGS`` in a fresh process, in ``tmp_path``, and capture its output."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
+        env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
+        done = subprocess.run(
+            [sys.executable, "-m", "batchlab", *args],
+            cwd=cwd or tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run
