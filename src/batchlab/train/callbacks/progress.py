@@ -52,6 +52,7 @@ class ProgressBar(Callback):
         self._epoch_start = 0.0
         self._epoch_samples = 0
         self._correct: Any = 0
+        self._loss_sum: Any = 0.0
         self._last_refresh = 0.0
 
     def on_train_begin(self, state: LoopState) -> None:
@@ -75,6 +76,7 @@ class ProgressBar(Callback):
         self._epoch_start = time.perf_counter()
         self._epoch_samples = 0
         self._correct = 0
+        self._loss_sum = 0.0
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
@@ -86,8 +88,10 @@ class ProgressBar(Callback):
         self._epoch_samples += logs["size"]
         if self._progress is None or self._task is None:
             return
+        # Running sums stay tensors: no host sync per batch, only at a refresh.
+        self._loss_sum = logs["loss"] * logs["size"] + self._loss_sum
         if logs.get("correct") is not None:
-            self._correct = logs["correct"] + self._correct  # stays a tensor: no host sync per batch
+            self._correct = logs["correct"] + self._correct
         now = time.perf_counter()
         if now - self._last_refresh < _REFRESH_SECONDS and state.batch < state.batches_per_epoch:
             return
@@ -95,7 +99,7 @@ class ProgressBar(Callback):
         rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
         accuracy = f"  acc {float(self._correct) / self._epoch_samples:.4f}" if logs.get("correct") is not None else ""
         self._progress.update(
-            self._task, completed=state.batch, loss=f"{float(logs['loss']):.4f}{accuracy}", rate=f"{rate:,.0f}"
+            self._task, completed=state.batch, loss=f"{float(self._loss_sum) / self._epoch_samples:.4f}{accuracy}", rate=f"{rate:,.0f}"
         )
         self._progress.refresh()
 

@@ -1,0 +1,119 @@
+"""The Python API: fit(config) end to end on built-in data, custom modules, binary and regression tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import batchlab
+from batchlab.errors import ConfigError, DataError, DivergenceError
+from batchlab.experiment.inference import evaluate_run, load_run, predict_run
+
+
+def _quick(tmp_path: Path, source: str, **train: object) -> dict:
+    return {"name": source, "data": {"source": source}, "train": {"epochs": 30, "batch_size": 16, **train}}
+
+
+def test_fit_a_config_dict_returns_history_and_test_metrics(tmp_path: Path) -> None:
+    result = batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}),
+                          run_dir=tmp_path / "run", progress=False)
+    assert result.test_metrics is not None and result.test_metrics["accuracy"] >= 0.85
+    assert len(result.history) >= 1 and result.history[0]["epoch"] == 1
+    assert (tmp_path / "run" / "plots" / "learning_curves.png").exists()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "finished" and info["classes"] == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_custom_module_trains_and_reloads(tmp_path: Path) -> None:
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    result = batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}), model=Tiny(),
+                          run_dir=tmp_path / "run", progress=False)
+    assert result.test_metrics is not None and result.test_metrics["accuracy"] > 0.8
+    from batchlab.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="custom module"):
+        load_run(tmp_path / "run")
+    trained = load_run(tmp_path / "run", model=Tiny())
+    assert isinstance(trained.model, Tiny)
+
+
+def test_binary_classification_uses_bce_with_one_output(tmp_path: Path) -> None:
+    result = batchlab.fit(_quick(tmp_path, "breast_cancer", optimizer={"name": "adam", "lr": 0.001}),
+                          run_dir=tmp_path / "run", progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["loss"] == "bce" and info["num_outputs"] == 1
+    assert result.test_metrics is not None and result.test_metrics["accuracy"] > 0.88  # logistic regression: 0.95 on this 85-row split
+    assert len(result.test_metrics["confusion_matrix"]) == 2
+
+
+def test_regression_metrics_are_in_the_targets_units(tmp_path: Path) -> None:
+    result = batchlab.fit(_quick(tmp_path, "diabetes", optimizer={"name": "adam", "lr": 0.003}),
+                          run_dir=tmp_path / "run", progress=False)
+    metrics = result.test_metrics
+    assert metrics is not None
+    assert metrics["r2"] > 0.3
+    assert 25 < metrics["mae"] < 80  # disease progression units (targets range 25..346), not standardized
+
+
+def test_evaluate_and_predict_reuse_the_saved_preprocessing(tmp_path: Path) -> None:
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}), run_dir=tmp_path / "run",
+                 progress=False)
+    saved = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert evaluate_run(tmp_path / "run")["accuracy"] == pytest.approx(saved["accuracy"])
+    iris = load_iris(as_frame=True)
+    iris.frame.drop(columns="target").to_csv(tmp_path / "new.csv", index=False)
+    assert predict_run(tmp_path / "run", tmp_path / "new.csv", tmp_path / "out.csv") == 150
+    out = pd.read_csv(tmp_path / "out.csv")
+    names = ["setosa", "versicolor", "virginica"]
+    hits = (out["prediction"] == [names[t] for t in iris.target]).mean()
+    assert hits > 0.85
+    assert out[[f"prob_{n}" for n in names]].sum(axis=1).round(5).eq(1).all()
+
+
+def test_divergence_raises_with_the_step_and_keeps_the_run(tmp_path: Path) -> None:
+    config = _quick(tmp_path, "diabetes", optimizer={"name": "sgd", "lr": 50.0}, early_stopping={"enabled": False})
+    with pytest.raises(DivergenceError, match=r"loss became (nan|inf) at step \d+"):
+        batchlab.fit(config, run_dir=tmp_path / "run", progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "diverged"
+
+
+def test_without_a_validation_split_early_stopping_needs_a_train_metric(tmp_path: Path) -> None:
+    config = {"data": {"source": "iris", "split": {"val": 0.0}}, "train": {"epochs": 3}}
+    with pytest.raises(ConfigError, match="no validation split"):
+        batchlab.fit(config, run_dir=tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
+    config["train"]["early_stopping"] = {"monitor": "train_loss"}  # type: ignore[index]
+    result = batchlab.fit(config, run_dir=tmp_path / "b", progress=False)
+    assert "val_loss" not in result.history[0]
+
+
+def test_accumulation_reports_the_effective_batch(tmp_path: Path) -> None:
+    batchlab.fit(_quick(tmp_path, "iris", epochs=1, batch_size=8, accumulate=4), run_dir=tmp_path / "run",
+                 progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["effective_batch"] == 32
+    assert info["batches_per_epoch"] == -(-info["train_samples"] // 8)
+    assert info["steps_per_epoch"] == -(-info["batches_per_epoch"] // 4)
+
+
+def test_a_data_error_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.csv").write_text("a,y\n1,x\n2,x\n3,x\n")
+    with pytest.raises(DataError):
+        batchlab.fit({"data": {"source": "t.csv"}}, progress=False)
+    assert not (tmp_path / "runs").exists()
