@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/batchlab train configs/digits.yaml --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 lint: $(STAMP)

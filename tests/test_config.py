@@ -31,7 +31,7 @@ def test_defaults_follow_the_design() -> None:
         ("train.schedule.name=cosin", 'train.schedule.name: unknown value "cosin"; did you mean "cosine"?'),
         ("data.split.val=1.5", "data.split.val: input should be less than 1, got 1.5"),
         ("data.split.test=-0.1", "data.split.test: input should be greater than or equal to 0, got -0.1"),
-        ("data.augment=[flip]", 'data.augment: unknown augmentation \'flip\'; did you mean "hflip"?'),
+        ("data.augment=[flip]", "data.augment: unknown augmentation 'flip'; did you mean \"hflip\"?"),
         ("trian.epochs=3", 'trian: unknown key; did you mean "train"?'),
     ],
 )

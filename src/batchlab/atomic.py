@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 __all__ = ["atomic_path", "write_bytes", "write_text"]
 
@@ -51,7 +51,7 @@ def write_text(path: str | Path, text: str) -> None:
     _write(path, lambda handle: handle.write(text), "w")
 
 
-def _write(path: str | Path, fill: Callable[[IO[object]], object], mode: str) -> None:
+def _write(path: str | Path, fill: Callable[[Any], object], mode: str) -> None:
     with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
         fill(handle)
         handle.flush()

@@ -61,7 +61,9 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log diagnostics to stderr.")] = False,
 ) -> None:
     _DEBUG["on"] = _DEBUG["on"] or debug
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s"
+    )
 
 
 @app.command()
@@ -69,9 +71,12 @@ def _root(
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional with --resume).")] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config field: --set train.batch_size=128 (repeatable).")
+        list[str] | None,
+        typer.Option("--set", help="Override a config field: --set train.batch_size=128 (repeatable)."),
     ] = None,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory (default runs/<name>-<time>).")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default runs/<name>-<time>).")
+    ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run from its latest checkpoint.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or epoch table.")] = False,
     plots: Annotated[bool, typer.Option(help="Draw plots/learning_curves.png.")] = True,
@@ -87,8 +92,15 @@ def train(
             raise BatchlabError("--set needs a CONFIG file; a resumed run keeps its saved config")
         result = fit(None, resume=resume, progress=not quiet, plots=plots, console=console)
     else:
-        result = fit(config, overrides=overrides, run_dir=run_dir, resume=resume, progress=not quiet, plots=plots,
-                     console=console)
+        result = fit(
+            config,
+            overrides=overrides,
+            run_dir=run_dir,
+            resume=resume,
+            progress=not quiet,
+            plots=plots,
+            console=console,
+        )
     if result.test_metrics:
         console.print("Test: " + _metrics_line(result.test_metrics), soft_wrap=True)
     console.print(f"Run directory: {result.run_dir}")

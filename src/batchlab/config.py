@@ -112,7 +112,9 @@ AUGMENT_NAMES = ("hflip", "crop", "rotate", "jitter")
 class DataConfig(_Section):
     """Where the data comes from and how it is prepared."""
 
-    source: str = Field("digits", description="built-in dataset name, or a path (.csv .parquet .npz .npy, IDX, image folder)")
+    source: str = Field(
+        "digits", description="built-in dataset name, or a path (.csv .parquet .npz .npy, IDX, image folder)"
+    )
     target: str | None = Field(None, description="target column of a table; default: the last column")
     labels: str | None = Field(None, description="labels file for IDX images or a features .npy; default: found beside")
     sep: str = Field("auto", description="CSV separator; 'auto' sniffs it")
@@ -122,11 +124,19 @@ class DataConfig(_Section):
     categorical: list[str] | None = Field(None, description="columns to treat as categorical (default: detected)")
     numeric: list[str] | None = Field(None, description="columns to treat as numeric (default: detected)")
     drop: list[str] = Field(default_factory=list, description="columns to ignore (ids, leaks)")
-    missing: Literal["impute", "error"] = Field("impute", description="impute missing values from training statistics, or reject them")
-    missing_values: list[str] = Field(default_factory=lambda: ["", "?", "NA"], description="strings that mean a missing value")
+    missing: Literal["impute", "error"] = Field(
+        "impute", description="impute missing values from training statistics, or reject them"
+    )
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["", "?", "NA"], description="strings that mean a missing value"
+    )
     split: SplitConfig = Field(default_factory=SplitConfig)
-    scale: Literal["standard", "minmax", "none"] = Field("standard", description="feature scaling fit on the training split")
-    scale_target: bool = Field(True, description="standardize a regression target for training (metrics stay in its units)")
+    scale: Literal["standard", "minmax", "none"] = Field(
+        "standard", description="feature scaling fit on the training split"
+    )
+    scale_target: bool = Field(
+        True, description="standardize a regression target for training (metrics stay in its units)"
+    )
     image_size: tuple[int, int] | None = Field(None, description="resize images of a folder to (height, width) pixels")
     augment: list[AugmentStep] = Field(default_factory=list, description="image augmentations for training batches")
 
@@ -143,7 +153,7 @@ class DataConfig(_Section):
             if isinstance(item, str):
                 item = {"name": item}
             elif isinstance(item, Mapping) and "name" not in item and len(item) == 1:
-                (name, params), = item.items()
+                ((name, params),) = item.items()
                 item = {"name": name, **(params or {})}
             if not isinstance(item, Mapping):
                 raise ValueError(f"expected an augmentation name or mapping, got {item!r}")
@@ -164,13 +174,15 @@ class ModelConfig(_Section):
 
     name: Literal["mlp", "cnn"] = Field("mlp", description="model family")
     hidden: list[Annotated[int, Field(gt=0)]] = Field(
-        default_factory=lambda: [256, 256], description="MLP: units of each hidden layer; CNN: units of the dense head"
+        default_factory=lambda: [256, 256],
+        description="MLP: units of each hidden layer; CNN: units of the dense head",
     )
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field("relu")
     batchnorm: bool = Field(False, description="batch normalization after each hidden layer / convolution")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
     channels: list[Annotated[int, Field(gt=0)]] = Field(
-        default_factory=lambda: [32, 64], description="CNN: output channels of each conv block (each block halves H and W)"
+        default_factory=lambda: [32, 64],
+        description="CNN: output channels of each conv block (each block halves H and W)",
     )
     kernel_size: int = Field(3, ge=1, le=15, description="CNN: convolution kernel size in pixels (odd)")
 
@@ -255,8 +267,12 @@ class TrainConfig(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient L2 norm to this value")
-    accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (effective batch = batch_size x accumulate)")
-    val_every_steps: int | None = Field(None, gt=0, description="validate every N optimizer steps instead of every epoch")
+    accumulate: int = Field(
+        1, ge=1, description="micro-batches per optimizer step (effective batch = batch_size x accumulate)"
+    )
+    val_every_steps: int | None = Field(
+        None, gt=0, description="validate every N optimizer steps instead of every epoch"
+    )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
@@ -345,7 +361,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
 
 def config_to_yaml(config: Config) -> str:
     """The resolved config as YAML text, enough to reproduce a run."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return str(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -405,7 +421,9 @@ def _describe_validation_error(exc: ValidationError, raw: Mapping[str, Any]) -> 
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic puts the union member's tag in the location (e.g. 'int', 'literal[...]', 'crop').
-    return isinstance(part, str) and (part in ("int", "str", "float", "bool") or part.startswith(("literal[", "function-")))
+    return isinstance(part, str) and (
+        part in ("int", "str", "float", "bool") or part.startswith(("literal[", "function-"))
+    )
 
 
 def _field_names_at(loc: list[str]) -> list[str]:

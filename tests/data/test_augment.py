@@ -38,9 +38,7 @@ def test_augmenter_rejects_non_image_batches() -> None:
 
 
 def test_steps_from_the_yaml_shorthand() -> None:
-    steps = DataConfig(
-        augment=["hflip", {"crop": {"padding": 1}}, {"rotate": {"degrees": 5}}, "jitter"]
-    ).augment
+    steps = DataConfig(augment=["hflip", {"crop": {"padding": 1}}, {"rotate": {"degrees": 5}}, "jitter"]).augment
     x = _batch()
     assert Augmenter(steps, seed=0)(x).shape == x.shape
 
@@ -63,11 +61,7 @@ def test_hflip_probability_extremes() -> None:
 def test_hflip_function_uses_the_mask() -> None:
     x = _batch(n=3)
     out = hflip(x, torch.tensor([True, False, True]))
-    assert (
-        torch.equal(out[0], x[0].flip(-1))
-        and torch.equal(out[1], x[1])
-        and torch.equal(out[2], x[2].flip(-1))
-    )
+    assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1]) and torch.equal(out[2], x[2].flip(-1))
 
 
 def test_translate_matches_a_reference_shift() -> None:
@@ -103,12 +97,8 @@ def test_rotate_by_zero_degrees_is_the_identity() -> None:
 
 def test_rotate_by_quarter_turns_matches_rot90() -> None:
     x = _batch(n=4, h=6, w=6)
-    torch.testing.assert_close(
-        rotate(x, torch.full((4,), 90.0)), torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-5, rtol=0
-    )
-    torch.testing.assert_close(
-        rotate(x, torch.full((4,), -90.0)), torch.rot90(x, k=1, dims=(2, 3)), atol=1e-5, rtol=0
-    )
+    torch.testing.assert_close(rotate(x, torch.full((4,), 90.0)), torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rotate(x, torch.full((4,), -90.0)), torch.rot90(x, k=1, dims=(2, 3)), atol=1e-5, rtol=0)
     torch.testing.assert_close(rotate(x, torch.full((4,), 180.0)), x.flip(-1).flip(-2), atol=1e-5, rtol=0)
 
 
@@ -129,9 +119,7 @@ def test_random_rotation_angles_differ_per_image() -> None:
     x = torch.zeros(8, 1, 9, 9)
     x[:, :, 4, :] = 1.0  # a horizontal bar through the centre
     out = Augmenter([RotateConfig(degrees=45)], seed=0)(x)
-    assert (
-        len({round(float(img.sum()), 4) for img in out[:, 0, :2]}) > 1
-    )  # different tilts, different top rows
+    assert len({round(float(img.sum()), 4) for img in out[:, 0, :2]}) > 1  # different tilts, different top rows
     torch.testing.assert_close(out[:, :, 4, 4], torch.ones(8, 1), atol=1e-5, rtol=0)  # the centre stays put
 
 
@@ -165,9 +153,7 @@ def test_jitter_function_formula() -> None:
 def test_augmenter_does_not_modify_its_input() -> None:
     x = _batch()
     before = x.clone()
-    Augmenter(
-        [HFlipConfig(p=1.0), CropConfig(padding=1), RotateConfig(), JitterConfig(contrast=0.2)], seed=0
-    )(x)
+    Augmenter([HFlipConfig(p=1.0), CropConfig(padding=1), RotateConfig(), JitterConfig(contrast=0.2)], seed=0)(x)
     assert torch.equal(x, before)
 
 

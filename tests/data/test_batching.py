@@ -12,8 +12,18 @@ from batchlab.data.batching import MiniBatches, batch_count, resolve_batch_size
 
 @pytest.mark.parametrize(
     ("n", "b", "drop_last", "expected"),
-    [(10, 4, False, 3), (10, 4, True, 2), (10, 1, False, 10), (10, 10, False, 1), (10, 10, True, 1),
-     (1797, 64, False, 29), (1797, 64, True, 28), (64, 64, True, 1), (7, 3, False, 3), (7, 3, True, 2)],
+    [
+        (10, 4, False, 3),
+        (10, 4, True, 2),
+        (10, 1, False, 10),
+        (10, 10, False, 1),
+        (10, 10, True, 1),
+        (1797, 64, False, 29),
+        (1797, 64, True, 28),
+        (64, 64, True, 1),
+        (7, 3, False, 3),
+        (7, 3, True, 2),
+    ],
 )
 def test_batch_count_is_ceil_or_floor(n: int, b: int, drop_last: bool, expected: int) -> None:
     assert batch_count(n, b, drop_last) == expected
@@ -25,7 +35,7 @@ def test_full_batch_is_one_batch_of_everything() -> None:
     batches = MiniBatches(x, y, "full", seed=1)
     assert resolve_batch_size("full", 37) == 37
     assert len(batches) == 1
-    (xb, yb), = list(batches.epoch(0))
+    ((xb, yb),) = list(batches.epoch(0))
     assert xb.shape == (37, 3)
     assert sorted(yb.tolist()) == list(range(37))
 

@@ -81,9 +81,7 @@ def test_truncated_raw_idx_is_a_data_error(tmp_path: Path) -> None:
 def test_truncated_gzip_idx_is_a_data_error(tmp_path: Path) -> None:
     path = _write_pair(tmp_path, np.ones((40, 5, 5), dtype=np.uint8), np.zeros(40, dtype=np.uint8), gz=True)
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(
-        DataError, match=r"data\.source: file '.*small-images-idx3-ubyte\.gz' is truncated or corrupt"
-    ):
+    with pytest.raises(DataError, match=r"data\.source: file '.*small-images-idx3-ubyte\.gz' is truncated or corrupt"):
         _load(path)
 
 
@@ -95,9 +93,7 @@ def test_bad_magic_number_is_a_data_error() -> None:
 def test_missing_labels_is_a_data_error_unless_predicting(tmp_path: Path) -> None:
     path = _write_pair(tmp_path, np.zeros((3, 2, 2), dtype=np.uint8), np.zeros(3, dtype=np.uint8), gz=False)
     (tmp_path / "small-labels-idx1-ubyte").unlink()
-    with pytest.raises(
-        DataError, match=r"no labels file beside .*'small-labels-idx1-ubyte.*set data\.labels"
-    ):
+    with pytest.raises(DataError, match=r"no labels file beside .*'small-labels-idx1-ubyte.*set data\.labels"):
         _load(path)
     raw = load_source(DataConfig(source="unused"), str(path), require_target=False)
     assert isinstance(raw, RawArrays) and raw.y is None and raw.x.shape == (3, 1, 2, 2)

@@ -98,9 +98,7 @@ def test_same_seed_same_split_other_seed_other_split() -> None:
     assert not torch.equal(first.train.x, other.train.x)
 
 
-def test_rows_without_target_are_dropped_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_rows_without_target_are_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rows = [f"{i},{i % 2 if i != 5 else '?'}" for i in range(40)]
     (tmp_path / "t.csv").write_text("a,y\n" + "\n".join(rows) + "\n")
     with caplog.at_level(logging.WARNING, logger="batchlab.data.preprocess"):
@@ -154,9 +152,7 @@ def test_adult_has_detected_categoricals_missing_markers_and_two_classes(
 
 
 def test_mnist_prepares_scaled_images(shared_data: Path) -> None:
-    data = prepare_data(
-        DataConfig(source=str(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"), scale="minmax")
-    )
+    data = prepare_data(DataConfig(source=str(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz"), scale="minmax"))
     assert data.input_shape == (1, 28, 28) and data.num_outputs == 10
     assert len(data.train) + len(data.val) + len(data.test) == 10000  # type: ignore[arg-type]
     assert float(data.train.x.max()) == 1.0
@@ -171,9 +167,7 @@ def test_prediction_input_without_target_matches_training_transform(tmp_path: Pa
     assert isinstance(raw, RawTable)
     raw.frame.drop(columns=["target"]).iloc[:5].to_csv(tmp_path / "new.csv", index=False)
     state = Preprocessor.from_state(data.preprocessor.state_dict())
-    inputs = load_for_inference(
-        DataConfig(source="iris"), state, str(tmp_path / "new.csv"), require_target=False
-    )
+    inputs = load_for_inference(DataConfig(source="iris"), state, str(tmp_path / "new.csv"), require_target=False)
     assert inputs.y is None and len(inputs) == 5
     expected, _ = data.preprocessor.transform(raw.take(np.arange(5)))
     assert torch.allclose(inputs.x, expected)
@@ -194,9 +188,7 @@ def test_evaluation_input_without_target_is_a_data_error(tmp_path: Path) -> None
     data = prepare_data(DataConfig(source="iris"))
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"data\.target: column 'target' does not exist"):
-        load_for_inference(
-            DataConfig(source="iris"), data.preprocessor, str(tmp_path / "x.csv"), require_target=True
-        )
+        load_for_inference(DataConfig(source="iris"), data.preprocessor, str(tmp_path / "x.csv"), require_target=True)
 
 
 def test_headerless_prediction_input_may_omit_the_target(tmp_path: Path, adult_columns: list[str]) -> None:

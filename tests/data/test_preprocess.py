@@ -126,9 +126,7 @@ def test_bool_and_text_columns_are_detected_categorical() -> None:
 
 
 def test_forced_column_that_is_absent_is_a_data_error() -> None:
-    with pytest.raises(
-        DataError, match=r"data\.categorical: column 'cc' is not a feature column; did you mean \"c\""
-    ):
+    with pytest.raises(DataError, match=r"data\.categorical: column 'cc' is not a feature column; did you mean \"c\""):
         _fit(_table(c=["a", "b"], y=[0, 1]), categorical=["cc"])
 
 
@@ -276,9 +274,7 @@ def test_array_state_round_trips_through_json(image: bool) -> None:
     pre = _fit(raw)
     back = _round_trip(pre)
     assert torch.equal(pre.transform(raw)[0], back.transform(raw)[0])
-    assert (
-        back.classes_ == ["0", "1", "2"] and back.is_image_ == image and back.input_shape_ == pre.input_shape_
-    )
+    assert back.classes_ == ["0", "1", "2"] and back.is_image_ == image and back.input_shape_ == pre.input_shape_
 
 
 def test_foreign_state_is_a_checkpoint_error() -> None:

@@ -191,9 +191,7 @@ def test_drop_removes_columns_and_target_defaults_to_last_remaining(tmp_path: Pa
         ),
     ],
 )
-def test_unknown_column_names_are_data_errors(
-    tmp_path: Path, options: dict[str, object], message: str
-) -> None:
+def test_unknown_column_names_are_data_errors(tmp_path: Path, options: dict[str, object], message: str) -> None:
     path = tmp_path / "t.csv"
     path.write_text("age,sex,income\n30,m,low\n40,f,high\n")
     with pytest.raises(DataError, match=message):

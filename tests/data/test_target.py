@@ -90,7 +90,5 @@ def test_constant_regression_target_divides_by_one() -> None:
 
 
 def test_non_numeric_regression_target_is_a_data_error() -> None:
-    with pytest.raises(
-        DataError, match=r"holds the non-numeric value 'high' \(row 2\); regression needs numbers"
-    ):
+    with pytest.raises(DataError, match=r"holds the non-numeric value 'high' \(row 2\); regression needs numbers"):
         TargetEncoder("regression").fit(pd.Series(["1.5", "high"]))

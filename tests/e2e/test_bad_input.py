@@ -17,7 +17,9 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # data paths in configs are relative to the working directory
 
 
-def _train(tmp_path: Path, config: str, *sets: str, files: dict[str, str | bytes] | None = None) -> tuple[int, str, Path]:
+def _train(
+    tmp_path: Path, config: str, *sets: str, files: dict[str, str | bytes] | None = None
+) -> tuple[int, str, Path]:
     for name, content in (files or {}).items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,14 +57,22 @@ GOOD_CSV = "a,b,color,y\n" + "".join(f"{i},{i % 7},{'red' if i % 2 else 'blue'},
         ("data: {source: digits}", ["train.batch_size=0"], ["train.batch_size", "positive integer", "got 0"]),
         ("data: {source: digits}", ["train.batch_size=-3"], ["train.batch_size", "got -3"]),
         ("data: {source: digits}", ["train.batch_size=12.5"], ["train.batch_size", "got 12.5"]),
-        ("data: {source: digits}", ["train.batch_size=5000"], ["train.batch_size", "5000", "larger than the training split", "full"]),
+        (
+            "data: {source: digits}",
+            ["train.batch_size=5000"],
+            ["train.batch_size", "5000", "larger than the training split", "full"],
+        ),
         ("data: {source: digits, split: {val: 0.6, test: 0.5}}", [], ["data.split", "sum to"]),
         ("data: {source: digits, split: {val: 1.2}}", [], ["data.split.val", "1.2"]),
         ("train: {batch_sise: 32}", [], ["train.batch_sise", 'did you mean "batch_size"']),
         ("trian: {epochs: 3}", [], ["trian", 'did you mean "train"']),
         ("data: {source: missing.csv}", [], ["missing.csv", "does not exist"]),
-        ("data: {source: digits}\nmodel: {name: cnn, channels: [8]}\ntrain: {epochs: 1, early_stopping: {monitor: val_f1}}",
-         [], ["train.early_stopping.monitor", "val_f1", "val_accuracy"]),
+        (
+            "data: {source: digits}\nmodel: {name: cnn, channels: [8]}\n"
+            "train: {epochs: 1, early_stopping: {monitor: val_f1}}",
+            [],
+            ["train.early_stopping.monitor", "val_f1", "val_accuracy"],
+        ),
     ],
 )
 def test_config_mistakes(tmp_path: Path, config: str, sets: list[str], fragments: list[str]) -> None:
@@ -115,15 +125,21 @@ def test_augmenting_a_table_is_rejected(tmp_path: Path) -> None:
 
 
 def test_a_valid_small_csv_trains(tmp_path: Path) -> None:
-    code, err, run_dir = _train(tmp_path, "data: {source: t.csv, target: y}\ntrain: {epochs: 2, batch_size: 16}",
-                                files={"t.csv": GOOD_CSV})
+    code, err, run_dir = _train(
+        tmp_path,
+        "data: {source: t.csv, target: y}\ntrain: {epochs: 2, batch_size: 16}",
+        files={"t.csv": GOOD_CSV},
+    )
     assert code == 0, err
     assert (run_dir / "test_metrics.json").exists()
 
 
 def test_evaluate_and_predict_on_a_missing_run(tmp_path: Path) -> None:
-    for args in (["evaluate", str(tmp_path / "nope")], ["predict", str(tmp_path / "nope"), "x.csv", "-o", "y.csv"],
-                 ["report", str(tmp_path / "nope")]):
+    for args in (
+        ["evaluate", str(tmp_path / "nope")],
+        ["predict", str(tmp_path / "nope"), "x.csv", "-o", "y.csv"],
+        ["report", str(tmp_path / "nope")],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2
         assert result.stderr.startswith("batchlab: error: ") and "does not exist" in result.stderr

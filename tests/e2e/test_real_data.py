@@ -23,7 +23,9 @@ def _train(batchlab_cli, config: str, run_dir: Path, *sets: str) -> dict:  # typ
 
 
 def test_adult_csv_with_categories_and_missing_values_reaches_84_percent(
-    shared_data: Path, batchlab_cli, tmp_path: Path  # type: ignore[no-untyped-def]
+    shared_data: Path,
+    batchlab_cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     metrics = _train(batchlab_cli, "adult.yaml", tmp_path / "run")
     assert metrics["accuracy"] >= 0.84
@@ -33,7 +35,9 @@ def test_adult_csv_with_categories_and_missing_values_reaches_84_percent(
 
 
 def test_mnist_idx_with_cnn_and_augmentation_reaches_97_percent(
-    shared_data: Path, batchlab_cli, tmp_path: Path  # type: ignore[no-untyped-def]
+    shared_data: Path,
+    batchlab_cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     metrics = _train(batchlab_cli, "mnist-cnn.yaml", tmp_path / "run", "train.epochs=4")
     assert metrics["samples"] == 2000  # the held-out 20% of 10,000

@@ -20,8 +20,19 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
     run_dir = tmp_path_factory.mktemp("digits") / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "batchlab", "train", str(REPO / "configs" / "digits.yaml"), "--run-dir", str(run_dir)],
-        capture_output=True, text=True, timeout=600, cwd=run_dir.parent,
+        [
+            sys.executable,
+            "-m",
+            "batchlab",
+            "train",
+            str(REPO / "configs" / "digits.yaml"),
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=run_dir.parent,
     )
     assert done.returncode == 0, done.stderr
     return run_dir, done.stdout
@@ -32,16 +43,31 @@ def test_digits_demo_reaches_95_percent_and_writes_the_run_directory(digits_run:
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     assert metrics["accuracy"] >= 0.95
     assert {"f1_macro", "precision_macro", "recall_macro", "confusion_matrix"} <= set(metrics)
-    for name in ("config.yaml", "metrics.csv", "model.safetensors", "preprocess.json", "run.json",
-                 "plots/learning_curves.png"):
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "model.safetensors",
+        "preprocess.json",
+        "run.json",
+        "plots/learning_curves.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert f"Run directory: {run_dir}" in stdout
     assert "Test: accuracy" in stdout
     assert "batches per epoch" in stdout  # the batch count is reported at the start
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     assert len(rows) >= 3
-    assert {"epoch", "step", "samples", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr",
-            "seconds"} <= set(rows[0])
+    assert {
+        "epoch",
+        "step",
+        "samples",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    } <= set(rows[0])
     info = json.loads((run_dir / "run.json").read_text())
     assert info["batches_per_epoch"] == -(-info["train_samples"] // 32)
     assert (run_dir / "plots" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -99,8 +125,15 @@ def test_datasets_lists_the_builtins(batchlab_cli) -> None:  # type: ignore[no-u
 
 def test_same_config_and_seed_give_identical_metrics(batchlab_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     def run(name: str) -> list[dict[str, str]]:
-        done = batchlab_cli("train", str(REPO / "configs" / "digits.yaml"), "--run-dir", str(tmp_path / name),
-                            "--set", "train.epochs=4", "--quiet")
+        done = batchlab_cli(
+            "train",
+            str(REPO / "configs" / "digits.yaml"),
+            "--run-dir",
+            str(tmp_path / name),
+            "--set",
+            "train.epochs=4",
+            "--quiet",
+        )
         assert done.code == 0, done.stderr
         rows = list(csv.DictReader((tmp_path / name / "metrics.csv").open()))
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # wall time differs, nothing else
@@ -110,11 +143,34 @@ def test_same_config_and_seed_give_identical_metrics(batchlab_cli, tmp_path: Pat
 
 def test_resume_continues_a_run_from_its_last_checkpoint(batchlab_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = REPO / "configs" / "digits.yaml"
-    full = batchlab_cli("train", str(config), "--run-dir", str(tmp_path / "full"), "--set", "train.epochs=6",
-                        "--set", "train.early_stopping.enabled=false", "--set", "train.schedule.name=constant", "-q")
-    part = batchlab_cli("train", str(config), "--run-dir", str(tmp_path / "part"), "--set", "train.epochs=6",
-                        "--set", "train.early_stopping.enabled=false", "--set", "train.schedule.name=constant",
-                        "--set", "train.max_steps=120", "-q")
+    full = batchlab_cli(
+        "train",
+        str(config),
+        "--run-dir",
+        str(tmp_path / "full"),
+        "--set",
+        "train.epochs=6",
+        "--set",
+        "train.early_stopping.enabled=false",
+        "--set",
+        "train.schedule.name=constant",
+        "-q",
+    )
+    part = batchlab_cli(
+        "train",
+        str(config),
+        "--run-dir",
+        str(tmp_path / "part"),
+        "--set",
+        "train.epochs=6",
+        "--set",
+        "train.early_stopping.enabled=false",
+        "--set",
+        "train.schedule.name=constant",
+        "--set",
+        "train.max_steps=120",
+        "-q",
+    )
     assert full.code == 0 and part.code == 0, part.stderr
     # lift the step limit in the saved config, then resume
     cfg_path = tmp_path / "part" / "config.yaml"

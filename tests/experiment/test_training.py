@@ -19,8 +19,11 @@ def _quick(tmp_path: Path, source: str, **train: object) -> dict:
 
 
 def test_fit_a_config_dict_returns_history_and_test_metrics(tmp_path: Path) -> None:
-    result = batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}),
-                          run_dir=tmp_path / "run", progress=False)
+    result = batchlab.fit(
+        _quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     assert result.test_metrics is not None and result.test_metrics["accuracy"] >= 0.85
     assert len(result.history) >= 1 and result.history[0]["epoch"] == 1
     assert (tmp_path / "run" / "plots" / "learning_curves.png").exists()
@@ -37,8 +40,12 @@ def test_a_custom_module_trains_and_reloads(tmp_path: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.net(x)
 
-    result = batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}), model=Tiny(),
-                          run_dir=tmp_path / "run", progress=False)
+    result = batchlab.fit(
+        _quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}),
+        model=Tiny(),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     assert result.test_metrics is not None and result.test_metrics["accuracy"] > 0.8
     from batchlab.errors import CheckpointError
 
@@ -49,17 +56,25 @@ def test_a_custom_module_trains_and_reloads(tmp_path: Path) -> None:
 
 
 def test_binary_classification_uses_bce_with_one_output(tmp_path: Path) -> None:
-    result = batchlab.fit(_quick(tmp_path, "breast_cancer", optimizer={"name": "adam", "lr": 0.001}),
-                          run_dir=tmp_path / "run", progress=False)
+    result = batchlab.fit(
+        _quick(tmp_path, "breast_cancer", optimizer={"name": "adam", "lr": 0.001}),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["loss"] == "bce" and info["num_outputs"] == 1
-    assert result.test_metrics is not None and result.test_metrics["accuracy"] > 0.88  # logistic regression: 0.95 on this 85-row split
+    assert (
+        result.test_metrics is not None and result.test_metrics["accuracy"] > 0.88
+    )  # logistic regression: 0.95 on this 85-row split
     assert len(result.test_metrics["confusion_matrix"]) == 2
 
 
 def test_regression_metrics_are_in_the_targets_units(tmp_path: Path) -> None:
-    result = batchlab.fit(_quick(tmp_path, "diabetes", optimizer={"name": "adam", "lr": 0.003}),
-                          run_dir=tmp_path / "run", progress=False)
+    result = batchlab.fit(
+        _quick(tmp_path, "diabetes", optimizer={"name": "adam", "lr": 0.003}),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     metrics = result.test_metrics
     assert metrics is not None
     assert metrics["r2"] > 0.3
@@ -70,8 +85,11 @@ def test_evaluate_and_predict_reuse_the_saved_preprocessing(tmp_path: Path) -> N
     import pandas as pd
     from sklearn.datasets import load_iris
 
-    batchlab.fit(_quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}), run_dir=tmp_path / "run",
-                 progress=False)
+    batchlab.fit(
+        _quick(tmp_path, "iris", optimizer={"name": "adam", "lr": 0.01}),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     saved = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     assert evaluate_run(tmp_path / "run")["accuracy"] == pytest.approx(saved["accuracy"])
     iris = load_iris(as_frame=True)
@@ -103,8 +121,11 @@ def test_without_a_validation_split_early_stopping_needs_a_train_metric(tmp_path
 
 
 def test_accumulation_reports_the_effective_batch(tmp_path: Path) -> None:
-    batchlab.fit(_quick(tmp_path, "iris", epochs=1, batch_size=8, accumulate=4), run_dir=tmp_path / "run",
-                 progress=False)
+    batchlab.fit(
+        _quick(tmp_path, "iris", epochs=1, batch_size=8, accumulate=4),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["effective_batch"] == 32
     assert info["batches_per_epoch"] == -(-info["train_samples"] // 8)

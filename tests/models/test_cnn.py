@@ -31,24 +31,14 @@ def test_pooling_stops_when_the_image_is_one_pixel() -> None:
 def test_layers_follow_the_config() -> None:
     plain = build_cnn(ModelConfig(name="cnn", channels=[4, 8], hidden=[16]), (1, 8, 8), 10)
     assert _count(plain, nn.Conv2d) == 2 and _count(plain, nn.Linear) == 2
-    assert (
-        _count(plain, nn.BatchNorm2d) == 0
-        and _count(plain, nn.BatchNorm1d) == 0
-        and _count(plain, nn.Dropout) == 0
-    )
+    assert _count(plain, nn.BatchNorm2d) == 0 and _count(plain, nn.BatchNorm1d) == 0 and _count(plain, nn.Dropout) == 0
     rich = build_cnn(
         ModelConfig(name="cnn", channels=[4, 8], hidden=[16], batchnorm=True, dropout=0.1, kernel_size=5),
         (1, 8, 8),
         10,
     )
-    assert (
-        _count(rich, nn.BatchNorm2d) == 2
-        and _count(rich, nn.BatchNorm1d) == 1
-        and _count(rich, nn.Dropout) == 3
-    )
-    assert all(
-        m.kernel_size == (5, 5) and m.padding == (2, 2) for m in rich.modules() if isinstance(m, nn.Conv2d)
-    )
+    assert _count(rich, nn.BatchNorm2d) == 2 and _count(rich, nn.BatchNorm1d) == 1 and _count(rich, nn.Dropout) == 3
+    assert all(m.kernel_size == (5, 5) and m.padding == (2, 2) for m in rich.modules() if isinstance(m, nn.Conv2d))
 
 
 def test_parameter_count_matches_the_closed_form() -> None:

@@ -63,7 +63,9 @@ def test_early_stopping_waits_patience_evaluations_then_restores_the_best() -> N
     assert state.stop
     assert stopper.best == 0.5 and stopper.best_epoch == 2
     assert stopper.stopped_epoch == 5
-    assert "val_loss did not improve" in (state.stop_reason or "") and "best 0.5 at epoch 2" in (state.stop_reason or "")
+    assert "val_loss did not improve" in (state.stop_reason or "") and "best 0.5 at epoch 2" in (
+        state.stop_reason or ""
+    )
     assert all(torch.all(p == 2) for p in model.parameters())  # weights of epoch 2 restored
     assert state.extra["restored_best_epoch"] == 2
 
@@ -97,9 +99,14 @@ def _diverging_fit(callbacks: list[Callback]) -> LoopState:
     x = torch.randn(64, 4)
     y = x.sum(1)
     model = nn.Linear(4, 1)
-    return fit(model, MiniBatches(x, y, 8, seed=0), objective=make_objective("regression", 1),
-               optimizer=torch.optim.SGD(model.parameters(), lr=10.0), settings=LoopSettings(epochs=20),
-               callbacks=callbacks)
+    return fit(
+        model,
+        MiniBatches(x, y, 8, seed=0),
+        objective=make_objective("regression", 1),
+        optimizer=torch.optim.SGD(model.parameters(), lr=10.0),
+        settings=LoopSettings(epochs=20),
+        callbacks=callbacks,
+    )
 
 
 def test_nan_guard_stops_and_names_the_step_and_last_finite_loss() -> None:
@@ -123,9 +130,15 @@ def test_csv_logger_writes_every_row(tmp_path: Path) -> None:
     torch.manual_seed(0)
     x, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
     model = nn.Linear(3, 1)
-    fit(model, MiniBatches(x, y, 10, seed=0), objective=make_objective("classification", 1),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), val=MiniBatches(x, y, 40, shuffle=False),
-        settings=LoopSettings(epochs=3), callbacks=[CSVLogger(path)])
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 1),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        val=MiniBatches(x, y, 40, shuffle=False),
+        settings=LoopSettings(epochs=3),
+        callbacks=[CSVLogger(path)],
+    )
     rows = list(csv.DictReader(path.open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     header = list(rows[0])
@@ -139,9 +152,14 @@ def test_checkpointing_keeps_the_last_k(tmp_path: Path) -> None:
     x, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
     model = nn.Linear(3, 3)
     keeper = Checkpointing(tmp_path / "checkpoints", every_steps=2, every_epochs=None, keep=2)
-    fit(model, MiniBatches(x, y, 10, seed=0), objective=make_objective("classification", 3),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), settings=LoopSettings(epochs=3),
-        callbacks=[keeper])
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        settings=LoopSettings(epochs=3),
+        callbacks=[keeper],
+    )
     names = [p.name for p in find_checkpoints(tmp_path / "checkpoints")]
     assert names == ["step-000000010", "step-000000012"]
 
@@ -152,12 +170,28 @@ def test_progress_prints_a_header_and_one_row_per_epoch() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(30, 3), torch.randint(0, 3, (30,))
     model = nn.Linear(3, 3)
-    fit(model, MiniBatches(x, y, 10, seed=0), objective=make_objective("classification", 3),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), val=MiniBatches(x, y, 30, shuffle=False),
-        settings=LoopSettings(epochs=2), callbacks=[ProgressBar(console)], info={"summary": "Batches: 3"})
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        val=MiniBatches(x, y, 30, shuffle=False),
+        settings=LoopSettings(epochs=2),
+        callbacks=[ProgressBar(console)],
+        info={"summary": "Batches: 3"},
+    )
     lines = buffer.getvalue().splitlines()
     assert lines[0] == "Batches: 3"
-    assert lines[1].split() == ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s"]
+    assert lines[1].split() == [
+        "epoch",
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "time_s",
+    ]
     assert [line.split()[0] for line in lines[2:4]] == ["1", "2"]
     assert lines[-1] == "Stopped: completed 2 epochs"
 

@@ -28,9 +28,14 @@ def _save(directory: Path, step: int) -> Path:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     model(torch.randn(4, 3)).sum().backward()
     optimizer.step()
-    return save_checkpoint(directory, model=model, optimizer=optimizer, scheduler=None,
-                           state={"step": step, "epoch": 1, "history": [{"epoch": 1}]},
-                           extra_tensors={"best/weight": torch.ones(2)})
+    return save_checkpoint(
+        directory,
+        model=model,
+        optimizer=optimizer,
+        scheduler=None,
+        state={"step": step, "epoch": 1, "history": [{"epoch": 1}]},
+        extra_tensors={"best/weight": torch.ones(2)},
+    )
 
 
 def test_round_trip_restores_every_part(tmp_path: Path) -> None:

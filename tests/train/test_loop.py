@@ -129,10 +129,17 @@ def test_gradient_clipping_bounds_the_update() -> None:
     model = _model()
     before = [p.detach().clone() for p in model.parameters()]
     objective = make_objective("classification", 3)
-    fit(model, MiniBatches(x, y, 64, seed=0), objective=objective,
-        optimizer=torch.optim.SGD(model.parameters(), lr=1.0), settings=LoopSettings(epochs=1, grad_clip=0.01))
+    fit(
+        model,
+        MiniBatches(x, y, 64, seed=0),
+        objective=objective,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+        settings=LoopSettings(epochs=1, grad_clip=0.01),
+    )
     with torch.no_grad():
-        moved = torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(model.parameters(), before, strict=True)]))
+        moved = torch.linalg.vector_norm(
+            torch.stack([(p - b).norm() for p, b in zip(model.parameters(), before, strict=True)])
+        )
     assert float(moved) == pytest.approx(0.01, rel=1e-4)  # one step of lr 1 x the clipped gradient norm 0.01
 
 
@@ -162,9 +169,23 @@ def test_callbacks_see_hooks_in_order_and_can_stop() -> None:
 
     x, y = _data()
     model = _model()
-    state = fit(model, MiniBatches(x, y, 8, seed=0), objective=make_objective("classification", 3),
-                optimizer=torch.optim.SGD(model.parameters(), lr=0.1), settings=LoopSettings(epochs=5),
-                callbacks=[Recorder()])
-    assert events == ["train_begin", "epoch_begin", "step", "step", "step", "evaluate", "epoch_end", "train_end"]
+    state = fit(
+        model,
+        MiniBatches(x, y, 8, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        settings=LoopSettings(epochs=5),
+        callbacks=[Recorder()],
+    )
+    assert events == [
+        "train_begin",
+        "epoch_begin",
+        "step",
+        "step",
+        "step",
+        "evaluate",
+        "epoch_end",
+        "train_end",
+    ]
     assert state.stop_reason == "enough"
     assert state.step == 3

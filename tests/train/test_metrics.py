@@ -15,9 +15,7 @@ from batchlab.train.metrics import (
 )
 
 
-def _sklearn_classification(
-    y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int
-) -> dict[str, object]:
+def _sklearn_classification(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> dict[str, object]:
     t, p = y_true.numpy(), y_pred.numpy()
     precision, recall, f1, _ = skm.precision_recall_fscore_support(t, p, average="macro", zero_division=0)
     return {

@@ -71,9 +71,7 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "cfg", CONFIGS, ids=lambda c: f"{c.name}-m{c.momentum}-n{c.nesterov}-wd{c.weight_decay}"
-)
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.name}-m{c.momentum}-n{c.nesterov}-wd{c.weight_decay}")
 @pytest.mark.parametrize("fused", [None, False])
 def test_updates_match_the_formula(cfg: OptimizerConfig, fused: bool | None) -> None:
     torch.testing.assert_close(_run(cfg, fused), _reference(cfg), rtol=1e-5, atol=1e-6)
@@ -252,9 +250,7 @@ def test_onecycle_ignores_warmup_with_a_warning() -> None:
 
 def test_degenerate_onecycle_does_not_divide_by_zero() -> None:
     cfg = ScheduleConfig(name="onecycle", pct_start=0.5)
-    values = [
-        lr_multiplier(s, total_steps=t, steps_per_epoch=1, cfg=cfg) for t in (1, 2, 3) for s in range(t)
-    ]
+    values = [lr_multiplier(s, total_steps=t, steps_per_epoch=1, cfg=cfg) for t in (1, 2, 3) for s in range(t)]
     assert all(0 < v <= 1 for v in values)
 
 
@@ -301,6 +297,4 @@ def test_scheduler_state_round_trips_for_resume() -> None:
         sched.step()
         sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
-    assert opt.param_groups[0]["lr"] == pytest.approx(
-        lr_multiplier(8, total_steps=20, steps_per_epoch=5, cfg=cfg)
-    )
+    assert opt.param_groups[0]["lr"] == pytest.approx(lr_multiplier(8, total_steps=20, steps_per_epoch=5, cfg=cfg))

@@ -69,12 +69,8 @@ def translate(x: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tensor) -> 
     batch, channels, height, width = x.shape
     pad = int(max(shift_y.abs().max(), shift_x.abs().max())) if batch else 0
     padded = F.pad(x, (pad, pad, pad, pad))
-    rows = (
-        pad - shift_y.to(x.device).long().view(-1, 1) + torch.arange(height, device=x.device)
-    )  # (batch, height)
-    cols = (
-        pad - shift_x.to(x.device).long().view(-1, 1) + torch.arange(width, device=x.device)
-    )  # (batch, width)
+    rows = pad - shift_y.to(x.device).long().view(-1, 1) + torch.arange(height, device=x.device)  # (batch, height)
+    cols = pad - shift_x.to(x.device).long().view(-1, 1) + torch.arange(width, device=x.device)  # (batch, width)
     padded = padded.gather(2, rows.view(batch, 1, height, 1).expand(batch, channels, height, width + 2 * pad))
     return padded.gather(3, cols.view(batch, 1, 1, width).expand(batch, channels, height, width))
 

@@ -68,6 +68,4 @@ def read_all(path: Path, *, field: str) -> bytes:
         with open_maybe_compressed(path) as stream:
             return stream.read()
     except (EOFError, OSError, lzma.LZMAError) as exc:
-        raise DataError(
-            f"{field}: file '{path}' is truncated or corrupt ({exc.__class__.__name__}: {exc})"
-        ) from None
+        raise DataError(f"{field}: file '{path}' is truncated or corrupt ({exc.__class__.__name__}: {exc})") from None

@@ -56,9 +56,7 @@ def parse_idx(data: bytes, *, where: str) -> np.ndarray:
             f"but only {actual} bytes follow"
         )
     if actual > expected:
-        raise DataError(
-            f"data: {where} has {actual - expected} bytes after the {dims} values its header promises"
-        )
+        raise DataError(f"data: {where} has {actual - expected} bytes after the {dims} values its header promises")
     values = np.frombuffer(data, dtype=dtype, count=math.prod(dims), offset=offset).reshape(dims)
     return values.astype(dtype.newbyteorder("="))
 
@@ -109,21 +107,14 @@ def read_idx(
     candidates = [labels] if labels is not None else [p for p in find_labels_beside(images) if p.is_file()]
     if not candidates:
         if require_target:
-            looked = (
-                ", ".join(f"'{p.name}'" for p in find_labels_beside(images)) or "no name could be derived"
-            )
-            raise DataError(
-                f"{field}: no labels file beside '{images}' (looked for {looked}); set data.labels"
-            )
+            looked = ", ".join(f"'{p.name}'" for p in find_labels_beside(images)) or "no name could be derived"
+            raise DataError(f"{field}: no labels file beside '{images}' (looked for {looked}); set data.labels")
         return x, None
     y = parse_idx(read_all(candidates[0], field="data.labels"), where=f"file '{candidates[0]}'")
     if y.ndim != 1:
-        raise DataError(
-            f"data.labels: file '{candidates[0]}' has shape {y.shape}; expected one label per image"
-        )
+        raise DataError(f"data.labels: file '{candidates[0]}' has shape {y.shape}; expected one label per image")
     if y.shape[0] != x.shape[0]:
         raise DataError(
-            f"data.labels: file '{candidates[0]}' has {y.shape[0]} labels "
-            f"but '{images}' has {x.shape[0]} images"
+            f"data.labels: file '{candidates[0]}' has {y.shape[0]} labels but '{images}' has {x.shape[0]} images"
         )
     return x, y.astype(np.int64)

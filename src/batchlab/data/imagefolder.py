@@ -64,9 +64,7 @@ def read_image_folder(
     for folder in class_dirs:
         found = _images_in(folder)
         if not found:
-            logger.warning(
-                "class folder '%s' holds no images (%s); it is skipped", folder, ", ".join(IMAGE_SUFFIXES)
-            )
+            logger.warning("class folder '%s' holds no images (%s); it is skipped", folder, ", ".join(IMAGE_SUFFIXES))
         files += found
         labels += [folder.name] * len(found)
     labelled = bool(files)
@@ -78,9 +76,7 @@ def read_image_folder(
                 "images in a sub-folder named after the class"
             )
     elif _images_in(root):
-        logger.warning(
-            "images directly inside '%s' are ignored; only those in class sub-folders are used", root
-        )
+        logger.warning("images directly inside '%s' are ignored; only those in class sub-folders are used", root)
     if not files:
         raise DataError(f"{field}: folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
 

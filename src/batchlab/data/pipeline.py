@@ -146,9 +146,7 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -
         stratify_labels=labels,
     )
     train_raw = raw.take(train_rows)
-    fitted = (
-        preprocessor if preprocessor is not None else Preprocessor.from_config(cfg, task=task).fit(train_raw)
-    )
+    fitted = preprocessor if preprocessor is not None else Preprocessor.from_config(cfg, task=task).fit(train_raw)
 
     def transformed(part: RawTable | RawArrays) -> Split:
         x, y = fitted.transform(part)

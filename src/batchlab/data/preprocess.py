@@ -186,9 +186,7 @@ class Preprocessor:
         """
         features = self.features_
         if isinstance(raw, RawTable) and isinstance(features, TableEncoder):
-            x = features.transform(
-                raw.frame.drop(columns=[raw.target]) if raw.target is not None else raw.frame
-            )
+            x = features.transform(raw.frame.drop(columns=[raw.target]) if raw.target is not None else raw.frame)
         elif isinstance(raw, RawArrays) and isinstance(features, ArrayScaler):
             x = features.transform(raw.x)
         else:
@@ -274,9 +272,7 @@ class Preprocessor:
             pre.target_ = TargetEncoder.from_state(state["target"])
             features = state["features"]
             pre.features_ = (
-                TableEncoder.from_state(features)
-                if features["kind"] == "table"
-                else ArrayScaler.from_state(features)
+                TableEncoder.from_state(features) if features["kind"] == "table" else ArrayScaler.from_state(features)
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(

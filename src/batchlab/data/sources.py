@@ -177,9 +177,7 @@ def load_source(
             raw = _load_builtin(name)
             if isinstance(raw, RawArrays):
                 return raw
-            return _select_columns(
-                raw.frame, cfg, where=f"built-in dataset '{name}'", require_target=require_target
-            )
+            return _select_columns(raw.frame, cfg, where=f"built-in dataset '{name}'", require_target=require_target)
         if path.suffix or "/" in name or "\\" in name:
             raise DataError(f"{field}: file '{name}' does not exist")
         raise DataError(
@@ -188,9 +186,7 @@ def load_source(
         )
     labels = Path(cfg.labels).expanduser() if cfg.labels is not None and source is None else None
     if path.is_dir():
-        folder = read_image_folder(
-            path, image_size=cfg.image_size, field=field, require_target=require_target
-        )
+        folder = read_image_folder(path, image_size=cfg.image_size, field=field, require_target=require_target)
         return RawArrays(folder.x, folder.y, True, folder.files)
     return _load_file(path, cfg, labels=labels, field=field, require_target=require_target)
 
@@ -270,9 +266,7 @@ def _looks_like_text(head: bytes) -> bool:
 def _arrays(x: np.ndarray, y: np.ndarray | None, *, where: str, require_target: bool = True) -> RawArrays:
     x, image = array_layout(x, where=where)
     if y is None and require_target:
-        raise DataError(
-            f"data: {where} holds features but no labels; add them (y in .npz) or set data.labels"
-        )
+        raise DataError(f"data: {where} holds features but no labels; add them (y in .npz) or set data.labels")
     if y is not None:
         y = label_vector(y, x.shape[0], where=where)
     return RawArrays(x, y, image)
@@ -282,24 +276,15 @@ def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require
     """Name the columns, drop ``cfg.drop``, find the target and check the other named columns."""
     if cfg.columns is not None:
         names = list(cfg.columns)
-        if (
-            len(names) == frame.shape[1] + 1
-            and not require_target
-            and cfg.target is not None
-            and cfg.target in names
-        ):
+        if len(names) == frame.shape[1] + 1 and not require_target and cfg.target is not None and cfg.target in names:
             names.remove(cfg.target)  # prediction input without its target column
         if len(names) != frame.shape[1]:
-            raise DataError(
-                f"data.columns: names {len(cfg.columns)} columns but {where} has {frame.shape[1]}"
-            )
+            raise DataError(f"data.columns: names {len(cfg.columns)} columns but {where} has {frame.shape[1]}")
         frame = frame.set_axis(names, axis=1)
     columns = list(frame.columns)
     for name in cfg.drop:
         if name not in columns:
-            raise DataError(
-                f"data.drop: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}"
-            )
+            raise DataError(f"data.drop: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}")
     frame = frame.drop(columns=list(cfg.drop))
     columns = list(frame.columns)
     target = cfg.target
@@ -314,9 +299,7 @@ def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require
     for key, forced in (("categorical", cfg.categorical), ("numeric", cfg.numeric)):
         for name in forced or ():
             if name not in columns and name != cfg.target:
-                raise DataError(
-                    f"data.{key}: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}"
-                )
+                raise DataError(f"data.{key}: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}")
     if len(columns) - (target is not None) < 1:
         raise DataError(f"data: {where} has no feature columns besides the target '{target}'")
     return RawTable(frame.reset_index(drop=True), target)

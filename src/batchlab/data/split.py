@@ -95,9 +95,7 @@ def _stratified(
     empty = np.empty(0, dtype=np.int64)
     try:
         rest, test_rows = (
-            train_test_split(rows, test_size=n_test, random_state=seed, stratify=labels)
-            if n_test
-            else (rows, empty)
+            train_test_split(rows, test_size=n_test, random_state=seed, stratify=labels) if n_test else (rows, empty)
         )
         train, val_rows = (
             train_test_split(rest, test_size=n_val, random_state=(seed + 1) % 2**32, stratify=labels[rest])

@@ -94,9 +94,7 @@ class TableEncoder:
         for key, forced in (("categorical", self.categorical), ("numeric", self.numeric)):
             for name in forced:
                 if name not in names:
-                    raise DataError(
-                        f"data.{key}: column '{name}' is not a feature column; {did_you_mean(name, names)}"
-                    )
+                    raise DataError(f"data.{key}: column '{name}' is not a feature column; {did_you_mean(name, names)}")
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:
             raise DataError(f"data: column '{both[0]}' is listed in both data.categorical and data.numeric")
@@ -157,9 +155,7 @@ class TableEncoder:
         for item in state["columns"]:
             if item["kind"] == "numeric":
                 columns.append(
-                    NumericColumn(
-                        str(item["name"]), float(item["median"]), float(item["center"]), float(item["scale"])
-                    )
+                    NumericColumn(str(item["name"]), float(item["median"]), float(item["center"]), float(item["scale"]))
                 )
             else:
                 columns.append(
@@ -190,9 +186,7 @@ class TableEncoder:
         values = self._numbers(column, name)
         finite = values[~np.isnan(values)]
         if finite.size == 0:
-            logger.warning(
-                "numeric column '%s' has no values in the training split; it is filled with 0", name
-            )
+            logger.warning("numeric column '%s' has no values in the training split; it is filled with 0", name)
         median = float(np.median(finite)) if finite.size else 0.0
         filled = np.where(np.isnan(values), median, values)
         if self.scale == "standard":

@@ -110,9 +110,7 @@ def _field_count(line: str, separator: str) -> int:
     return line.count(separator) + 1 if line.strip() else 0
 
 
-def read_csv(
-    path: Path, *, sep: str, header: bool, missing_values: Sequence[str], field: str
-) -> pd.DataFrame:
+def read_csv(path: Path, *, sep: str, header: bool, missing_values: Sequence[str], field: str) -> pd.DataFrame:
     """Read a delimited text file (plain or compressed) into a frame.
 
     Args:
@@ -141,8 +139,7 @@ def read_csv(
     preamble = preamble_lines(lines, separator)
     if preamble:
         logger.warning(
-            "skipping %d line(s) at the top of '%s' that do not have the table's number of fields "
-            "(first: %r)",
+            "skipping %d line(s) at the top of '%s' that do not have the table's number of fields (first: %r)",
             preamble,
             path,
             lines[0][:60],

@@ -66,7 +66,7 @@ def objective_for(config: Config, data: PreparedData) -> Objective:
     """The task's loss and metrics; regression targets are un-standardized with training statistics."""
     mean, std = _target_scale(data)
     return make_objective(
-        data.task,
+        "regression" if data.task == "regression" else "classification",
         data.num_outputs,
         config.train.loss,
         label_smoothing=config.train.label_smoothing,

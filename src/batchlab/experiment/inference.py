@@ -84,25 +84,28 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     """
     trained = load_run(run_dir)
     split = _labelled_split(trained, data)
-    return evaluate_split(trained.model, eval_batches(split, trained.device, trained.info["is_image"]), trained.objective)
+    return evaluate_split(
+        trained.model, eval_batches(split, trained.device, trained.info["is_image"]), trained.objective
+    )
 
 
 def predict_run(run_dir: str | Path, source: str | Path, output: str | Path) -> int:
     """Write predictions for ``source`` to the CSV file ``output``; returns the number of rows.
 
-    Columns: ``prediction`` (class label, or value in the target's units) and, for classification,
-    ``prob_<class>`` per class.
+    Columns: ``file`` for an image folder, ``prediction`` (class label, or value in the target's units)
+    and, for classification, ``prob_<class>`` per class.
     """
     import pandas as pd
 
     trained = load_run(run_dir)
-    x, _ = load_for_inference(trained.config.data, trained.preprocessor, str(source), require_target=False)
-    dummy = torch.zeros(len(x))
-    batches = eval_batches(Split(x, dummy), trained.device, trained.info["is_image"])
+    inputs = load_for_inference(trained.config.data, trained.preprocessor, str(source), require_target=False)
+    batches = eval_batches(Split(inputs.x, torch.zeros(len(inputs.x))), trained.device, trained.info["is_image"])
     outputs, _ = evaluate_outputs(trained.model, batches.epoch(0))
     outputs = outputs.cpu()
     objective = trained.objective
     frame = pd.DataFrame()
+    if inputs.ids is not None:
+        frame["file"] = list(inputs.ids)
     if objective.is_classification:
         classes = trained.info.get("classes") or [str(i) for i in range(objective.num_classes)]
         indices = objective.predict(outputs).numpy()
@@ -120,9 +123,10 @@ def predict_run(run_dir: str | Path, source: str | Path, output: str | Path) -> 
 
 def _labelled_split(trained: TrainedRun, data: str | Path | None) -> Split:
     if data is not None:
-        x, y = load_for_inference(trained.config.data, trained.preprocessor, str(data), require_target=True)
-        assert y is not None  # require_target=True guarantees it
-        return Split(x, y)
+        labelled = load_for_inference(trained.config.data, trained.preprocessor, str(data), require_target=True)
+        if labelled.y is None:
+            raise CheckpointError(f"--data {data}: no target column found")
+        return Split(labelled.x, labelled.y)
     prepared = prepare_data(trained.config.data, preprocessor=trained.preprocessor)
     if prepared.test is None or not len(prepared.test):
         raise CheckpointError(f"{str(trained.run.path)!r} has no test split (data.split.test is 0); pass --data FILE")

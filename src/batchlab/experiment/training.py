@@ -239,7 +239,9 @@ def _restore(
     try:
         model.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
     except RuntimeError as exc:
-        raise CheckpointError(f"--resume {run.path}: the checkpoint does not fit the model: {_first_line(exc)}") from None
+        raise CheckpointError(
+            f"--resume {run.path}: the checkpoint does not fit the model: {_first_line(exc)}"
+        ) from None
     optimizer.load_state_dict(checkpoint.optimizer["optimizer"])
     if scheduler is not None and checkpoint.optimizer.get("scheduler") is not None:
         scheduler.load_state_dict(checkpoint.optimizer["scheduler"])
@@ -253,7 +255,7 @@ def _restore(
         load = getattr(callback, "load_tensors", None)
         if load is not None:
             prefix = f"{key}/"
-            load({k[len(prefix):]: v.to(device) for k, v in checkpoint.extra.items() if k.startswith(prefix)})
+            load({k[len(prefix) :]: v.to(device) for k, v in checkpoint.extra.items() if k.startswith(prefix)})
     restore_rng(checkpoint.rng, checkpoint.state)
 
 
@@ -278,7 +280,8 @@ def _run_info(
     summary = (
         f"Data: {counts} samples; input {tuple(data.input_shape)}; {data.task}"
         + (f" with {objective.num_classes} classes" if objective.is_classification else "")
-        + f"\nBatches: {size_name} -> {len(batches)} batches per epoch ({batch_rule}({len(data.train)}/{batches.batch_size}))"
+        + f"\nBatches: {size_name} -> {len(batches)} batches per epoch "
+        + f"({batch_rule}({len(data.train)}/{batches.batch_size}))"
         + (f", accumulate {settings.accumulate} -> effective batch {effective}" if settings.accumulate > 1 else "")
         + f"\nModel: {custom_model or config.model.name}, "
         + f"{parameters:,} parameters; {config.train.optimizer.name} lr {config.train.optimizer.lr:g}; "

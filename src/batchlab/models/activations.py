@@ -28,7 +28,5 @@ def make_activation(name: str) -> nn.Module:
     """
     layer = ACTIVATION_LAYERS.get(name)
     if layer is None:
-        raise ConfigError(
-            f"model.activation: unknown value {name!r}; {did_you_mean(name, ACTIVATION_LAYERS)}"
-        )
+        raise ConfigError(f"model.activation: unknown value {name!r}; {did_you_mean(name, ACTIVATION_LAYERS)}")
     return layer()

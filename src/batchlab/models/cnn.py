@@ -49,9 +49,7 @@ def build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) 
     layers: list[nn.Module] = []
     for out_channels in cfg.channels:
         layers.append(
-            nn.Conv2d(
-                channels, out_channels, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batchnorm
-            )
+            nn.Conv2d(channels, out_channels, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batchnorm)
         )
         if cfg.batchnorm:
             layers.append(nn.BatchNorm2d(out_channels))

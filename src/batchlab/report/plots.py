@@ -51,9 +51,21 @@ def plot_learning_curves(
                 xs, vs = zip(*points, strict=True)
                 ax.plot(xs, vs, style, marker="o", markersize=3, label=key.split("_", 1)[0])
         if best_epoch is not None:
-            ax.axvline(best_epoch, color="tab:green", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch:g})")
+            ax.axvline(
+                best_epoch,
+                color="tab:green",
+                linestyle="--",
+                linewidth=1,
+                label=f"best (epoch {best_epoch:g})",
+            )
         if stopped_epoch is not None:
-            ax.axvline(stopped_epoch, color="tab:red", linestyle=":", linewidth=1, label=f"stopped (epoch {stopped_epoch:g})")
+            ax.axvline(
+                stopped_epoch,
+                color="tab:red",
+                linestyle=":",
+                linewidth=1,
+                label=f"stopped (epoch {stopped_epoch:g})",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -37,10 +37,10 @@ __all__ = [
     "find_checkpoints",
     "latest_valid_checkpoint",
     "load_checkpoint",
+    "load_weights",
     "restore_rng",
     "save_checkpoint",
     "save_weights",
-    "load_weights",
 ]
 
 _FILES = ("model.safetensors", "extra.safetensors", "optimizer.pt", "rng.pt", "state.json")
@@ -87,7 +87,8 @@ def capture_rng() -> dict[str, Any]:
 
 def _python_numpy_rng() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    assert isinstance(keys, np.ndarray)  # the legacy MT19937 tuple form
     return {
         "python": [version, list(internal), gauss],
         "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
@@ -131,7 +132,10 @@ def save_checkpoint(
         save_file(_cpu(model.state_dict()), str(staging / "model.safetensors"))
         save_file(_cpu(extra_tensors or {}), str(staging / "extra.safetensors"))
         torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict()},
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(),
+            },
             staging / "optimizer.pt",
         )
         torch.save(capture_rng(), staging / "rng.pt")
@@ -167,17 +171,27 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if not file.exists():
             raise CheckpointError(f"checkpoint {str(path)!r} is missing {name}")
         if _sha256(file) != manifest.get(name):
-            raise CheckpointError(f"checkpoint {str(path)!r}: {name} does not match its checksum (damaged or truncated)")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r}: {name} does not match its checksum (damaged or truncated)"
+            )
     try:
         optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         rng = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-        return Checkpoint(path, load_file(str(path / "model.safetensors")), load_file(str(path / "extra.safetensors")),
-                          optimizer, rng, state)
+        return Checkpoint(
+            path,
+            load_file(str(path / "model.safetensors")),
+            load_file(str(path / "extra.safetensors")),
+            optimizer,
+            rng,
+            state,
+        )
     except CheckpointError:
         raise
     except Exception as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be loaded safely: {exc.__class__.__name__}: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be loaded safely: {exc.__class__.__name__}: {exc}"
+        ) from None
 
 
 def find_checkpoints(directory: str | Path) -> list[Path]:

@@ -64,7 +64,7 @@ def fit(
         for xb, yb in train.epoch(state.epoch, start_batch=state.batch):
             outputs = model(xb)
             loss = objective.loss(outputs, yb)
-            (loss / settings.accumulate if settings.accumulate > 1 else loss).backward()
+            (loss / settings.accumulate if settings.accumulate > 1 else loss).backward()  # type: ignore[no-untyped-call]
             correct = objective.correct(outputs.detach(), yb) if objective.is_classification else None
             running.add(loss.detach(), correct, len(yb))
             state.batch += 1
@@ -166,7 +166,7 @@ def validation_metrics(model: torch.nn.Module, val: MiniBatches, objective: Obje
         logs["val_accuracy"] = float(objective.correct(outputs, targets)) / len(targets)
     else:
         for name, value in objective.metrics(outputs, targets).items():
-            logs[f"val_{name}"] = float(value)  # type: ignore[arg-type]
+            logs[f"val_{name}"] = float(value)
     return logs
 
 

@@ -41,16 +41,14 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
         raise ValueError(
-            "expected y_true and y_pred of the same shape (n,), "
-            f"got {tuple(y_true.shape)} and {tuple(y_pred.shape)}"
+            f"expected y_true and y_pred of the same shape (n,), got {tuple(y_true.shape)} and {tuple(y_pred.shape)}"
         )
     y_true = y_true.long()
     y_pred = y_pred.long().to(y_true.device)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
             raise ValueError(
-                f"{name} holds labels in [{int(labels.min())}, {int(labels.max())}], "
-                f"outside [0, {num_classes})"
+                f"{name} holds labels in [{int(labels.min())}, {int(labels.max())}], outside [0, {num_classes})"
             )
     counts = torch.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)

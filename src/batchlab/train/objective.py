@@ -17,7 +17,7 @@ Regression targets may be standardized for training; :attr:`Objective.target_mea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +107,7 @@ class Objective:
         """Regression targets back in their original units."""
         return targets * self.target_std + self.target_mean
 
-    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, object]:
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
         """Evaluation metrics of a whole split: accuracy, macro P/R/F1 and confusion matrix, or MSE/MAE/R²."""
         if self.task == "classification":
             return classification_metrics(targets, self.predict(outputs), self.num_classes)
@@ -134,7 +134,9 @@ def make_objective(
         else:
             loss = "bce" if num_outputs == 1 else "cross_entropy"
     if task == "classification" and loss not in _CLASSIFICATION_LOSSES:
-        raise ConfigError(f"train.loss: {loss!r} is a regression loss; for classification use auto, cross_entropy or bce")
+        raise ConfigError(
+            f"train.loss: {loss!r} is a regression loss; for classification use auto, cross_entropy or bce"
+        )
     if task == "regression" and loss not in _REGRESSION_LOSSES:
         raise ConfigError(f"train.loss: {loss!r} is a classification loss; for regression use auto, mse, mae or huber")
     if loss == "bce" and num_outputs != 1:

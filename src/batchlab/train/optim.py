@@ -35,9 +35,7 @@ FUSED_OPTIMIZERS = frozenset({"sgd", "adam", "adamw"})
 _Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, torch.Tensor]]
 
 
-def build_optimizer(
-    params: _Params, cfg: OptimizerConfig, *, fused: bool | None = None
-) -> torch.optim.Optimizer:
+def build_optimizer(params: _Params, cfg: OptimizerConfig, *, fused: bool | None = None) -> torch.optim.Optimizer:
     """Build the optimizer that ``cfg`` names, over ``params``.
 
     Every hyperparameter comes from ``cfg``: ``sgd`` uses ``momentum``, ``nesterov`` and ``weight_decay``
@@ -62,9 +60,7 @@ def build_optimizer(
     """
     items: list[Any] = list(params)  # may be a generator, and the auto mode reads it twice
     if fused is True and cfg.name not in FUSED_OPTIMIZERS:
-        raise ValueError(
-            f"optimizer {cfg.name!r} has no fused implementation; fused ones: {sorted(FUSED_OPTIMIZERS)}"
-        )
+        raise ValueError(f"optimizer {cfg.name!r} has no fused implementation; fused ones: {sorted(FUSED_OPTIMIZERS)}")
     if fused is not False and cfg.name in FUSED_OPTIMIZERS:
         problem = _fused_problem(items, cfg)
         if problem is None:
@@ -116,13 +112,9 @@ def _make(params: list[Any], cfg: OptimizerConfig, *, fused: bool) -> torch.opti
             **impl,
         )
     if cfg.name == "adam":
-        return torch.optim.Adam(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl
-        )
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl
-        )
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(
             params, lr=cfg.lr, momentum=cfg.momentum, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl
@@ -175,9 +167,7 @@ def lr_multiplier(step: int, *, total_steps: int, steps_per_epoch: int, cfg: Sch
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
     if total_steps < 1 or steps_per_epoch < 1:
-        raise ValueError(
-            f"total_steps and steps_per_epoch must be >= 1, got {total_steps} and {steps_per_epoch}"
-        )
+        raise ValueError(f"total_steps and steps_per_epoch must be >= 1, got {total_steps} and {steps_per_epoch}")
     if cfg.name == "onecycle":
         return _onecycle(step, total_steps, cfg)
     warmup = cfg.warmup_steps
@@ -232,9 +222,7 @@ def build_scheduler(
         UserWarning: ``onecycle`` with ``warmup_steps > 0`` (the warmup steps are ignored).
     """
     if total_steps < 1 or steps_per_epoch < 1:
-        raise ValueError(
-            f"total_steps and steps_per_epoch must be >= 1, got {total_steps} and {steps_per_epoch}"
-        )
+        raise ValueError(f"total_steps and steps_per_epoch must be >= 1, got {total_steps} and {steps_per_epoch}")
     if cfg.name == "onecycle" and cfg.warmup_steps > 0:
         warnings.warn(
             f"train.schedule.warmup_steps={cfg.warmup_steps} is ignored by the onecycle schedule, which "

@@ -81,7 +81,12 @@ class ProgressBar(Callback):
             if self._task is not None:
                 self._progress.remove_task(self._task)
             self._task = self._progress.add_task(
-                "train", total=state.batches_per_epoch, completed=state.batch, epoch=state.epoch + 1, loss="-", rate="-"
+                "train",
+                total=state.batches_per_epoch,
+                completed=state.batch,
+                epoch=state.epoch + 1,
+                loss="-",
+                rate="-",
             )
 
     def on_batch_end(self, state: LoopState, logs: dict[str, Any]) -> None:
@@ -99,7 +104,10 @@ class ProgressBar(Callback):
         rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
         accuracy = f"  acc {float(self._correct) / self._epoch_samples:.4f}" if logs.get("correct") is not None else ""
         self._progress.update(
-            self._task, completed=state.batch, loss=f"{float(self._loss_sum) / self._epoch_samples:.4f}{accuracy}", rate=f"{rate:,.0f}"
+            self._task,
+            completed=state.batch,
+            loss=f"{float(self._loss_sum) / self._epoch_samples:.4f}{accuracy}",
+            rate=f"{rate:,.0f}",
         )
         self._progress.refresh()
 

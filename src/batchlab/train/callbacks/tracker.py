@@ -20,7 +20,7 @@ def resolve_mode(monitor: str, mode: Literal["auto", "min", "max"] | str) -> Lit
     ('min', 'max', 'min')
     """
     if mode in ("min", "max"):
-        return mode  # type: ignore[return-value]
+        return mode
     return "min" if monitor.rsplit("_", 1)[-1] in _LOWER_IS_BETTER else "max"
 
 
@@ -45,7 +45,9 @@ class MetricTracker(Callback):
         """The monitored value in ``logs``; a missing metric is a config error listing those that exist."""
         if self.monitor not in logs:
             names = ", ".join(k for k in logs if k not in ("epoch", "step", "samples", "seconds"))
-            raise ConfigError(f"train.early_stopping.monitor: metric {self.monitor!r} is not logged; available: {names}")
+            raise ConfigError(
+                f"train.early_stopping.monitor: metric {self.monitor!r} is not logged; available: {names}"
+            )
         return float(logs[self.monitor])
 
     def improves(self, value: float) -> bool:
