@@ -177,7 +177,9 @@ class ModelConfig(_Section):
         default_factory=lambda: [256, 256],
         description="MLP: units of each hidden layer; CNN: units of the dense head",
     )
-    activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field("relu")
+    activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field(
+        "relu", description="activation after each hidden layer"
+    )
     batchnorm: bool = Field(False, description="batch normalization after each hidden layer / convolution")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
     channels: list[Annotated[int, Field(gt=0)]] = Field(
@@ -222,7 +224,7 @@ class ScheduleConfig(_Section):
     """Learning-rate schedule, applied per optimizer step, with optional linear warmup."""
 
     name: Literal["constant", "step", "cosine", "onecycle"] = Field("constant")
-    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear warmup from 0 to the base rate")
+    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear warmup up to the base rate (rate x (step+1)/(warmup_steps+1))")
     step_epochs: int = Field(10, gt=0, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: multiplier at each decay")
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine: final rate as a fraction of the base rate")
@@ -234,7 +236,7 @@ class ScheduleConfig(_Section):
 class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving."""
 
-    enabled: bool = Field(True)
+    enabled: bool = Field(True, description="turn early stopping on or off")
     monitor: str = Field("val_loss", description="metric name, e.g. val_loss, val_accuracy, val_r2")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: min for losses and errors, else max")
     patience: int = Field(5, ge=1, description="evaluations without improvement before stopping")
