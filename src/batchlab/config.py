@@ -224,7 +224,7 @@ class ScheduleConfig(_Section):
     """Learning-rate schedule, applied per optimizer step, with optional linear warmup."""
 
     name: Literal["constant", "step", "cosine", "onecycle"] = Field("constant")
-    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear warmup up to the base rate (rate x (step+1)/(warmup_steps+1))")
+    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear warmup: rate x (step+1)/(warmup_steps+1)")
     step_epochs: int = Field(10, gt=0, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: multiplier at each decay")
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine: final rate as a fraction of the base rate")
