@@ -33,6 +33,7 @@ __all__ = [
     "EarlyStoppingConfig",
     "HFlipConfig",
     "JitterConfig",
+    "LRScalingConfig",
     "ModelConfig",
     "OptimizerConfig",
     "RotateConfig",
@@ -253,6 +254,15 @@ class CheckpointConfig(_Section):
     keep: int = Field(3, ge=1, description="how many recent checkpoints to keep")
 
 
+class LRScalingConfig(_Section):
+    """How the learning rate follows the batch size (Goyal et al. 2017: linear; Krizhevsky 2014: sqrt)."""
+
+    rule: Literal["none", "linear", "sqrt"] = Field("none", description="lr x (B / base)^1 for linear, ^0.5 for sqrt")
+    base_batch_size: int | None = Field(
+        None, gt=0, description="the effective batch size optimizer.lr was set for (null: the config's own)"
+    )
+
+
 class TrainConfig(_Section):
     """Mini-batches, the optimization and when to stop."""
 
@@ -268,7 +278,9 @@ class TrainConfig(_Section):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="classification label smoothing")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    lr_scaling: LRScalingConfig = Field(default_factory=LRScalingConfig)
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient L2 norm to this value")
+    on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN/inf loss stops training, or skips the batch")
     accumulate: int = Field(
         1, ge=1, description="micro-batches per optimizer step (effective batch = batch_size x accumulate)"
     )

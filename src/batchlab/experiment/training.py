@@ -204,7 +204,7 @@ def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> No
 
 def _builtin_callbacks(config: Config, run: RunDirectory) -> list[Callback]:
     train = config.train
-    callbacks: list[Callback] = [NaNGuard(), CSVLogger(run.metrics_file)]
+    callbacks: list[Callback] = [NaNGuard(skip=train.on_nan == "skip"), CSVLogger(run.metrics_file)]
     if train.early_stopping.enabled:
         es = train.early_stopping
         callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))

@@ -55,6 +55,8 @@ def fit(
     context = TrainingContext(model, optimizer, scheduler, info)
     hooks = CallbackList(callbacks, context)
     running = _RunningSums(objective, _device_of(model))
+    running.load_state_dict(state.extra.pop("running", None))
+    context.running = running
     started = time.perf_counter() - state.seconds
 
     hooks.on_train_begin(state)
@@ -184,6 +186,16 @@ class _RunningSums:
         if correct is not None:
             self.correct += correct
         self.count += size
+
+    def state_dict(self) -> dict[str, float | int]:
+        """The sums as numbers, for a checkpoint between two metrics rows (one host read)."""
+        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.loss_sum.fill_(state["loss_sum"])
+            self.correct.fill_(state["correct"])
+            self.count = int(state["count"])
 
     def read_and_reset(self) -> dict[str, float]:
         if not self.count:

@@ -49,6 +49,7 @@ class TrainingContext:
         self.scheduler = scheduler
         self.info = dict(info or {})
         self.callbacks: CallbackList | None = None
+        self.running: Any = None  # the loop's running training sums (state_dict / load_state_dict)
 
     @property
     def lr(self) -> float:

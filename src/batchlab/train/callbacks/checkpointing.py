@@ -80,7 +80,10 @@ class Checkpointing(Callback):
             state={
                 **state.state_dict(),
                 "callbacks": callbacks.state_dict() if callbacks is not None else {},
-                "extra": {k: v for k, v in state.extra.items() if _is_json(v)},
+                "extra": {
+                    **{k: v for k, v in state.extra.items() if _is_json(v)},
+                    "running": context.running.state_dict() if context.running is not None else None,
+                },
             },
             extra_tensors=extra,
         )

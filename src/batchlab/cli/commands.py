@@ -1,73 +1,21 @@
-"""The ``batchlab`` command line: parse flags and YAML into a Config, call the API, print and plot.
-
-A user's mistake prints one line, ``batchlab: error: <what is wrong>``, and exits with code 2
-(``--debug`` shows the traceback). Ctrl-C exits with code 130.
-"""
+"""Commands on runs: train, evaluate, predict, report, datasets."""
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from batchlab.cli.app import app, console, user_errors
 from batchlab.errors import BatchlabError
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="batchlab",
-    help="Mini-batch training of neural networks on PyTorch, with the batch size as an object of study.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-_DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(command: F) -> F:
-    """Turn a :class:`BatchlabError` into one line on stderr and exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BatchlabError as exc:
-            if _DEBUG["on"]:
-                raise
-            err_console.print(f"batchlab: error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("batchlab: interrupted", markup=False)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log diagnostics to stderr.")] = False,
-) -> None:
-    _DEBUG["on"] = _DEBUG["on"] or debug
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s"
-    )
+__all__ = ["datasets", "evaluate", "predict", "report", "train"]
 
 
 @app.command()
-@_user_errors
+@user_errors
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (optional with --resume).")] = None,
     set_: Annotated[
@@ -107,7 +55,7 @@ def train(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `batchlab train`.")],
     data: Annotated[Path | None, typer.Option("--data", help="A labelled file in the training data's format.")] = None,
@@ -128,7 +76,7 @@ def evaluate(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `batchlab train`.")],
     source: Annotated[Path, typer.Argument(help="Input file or image folder, in the training data's format.")],
@@ -142,7 +90,7 @@ def predict(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def report(path: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """Summarize a run: metrics table, test metrics; redraw its plots."""
     from batchlab.report.summary import report_run
@@ -151,7 +99,7 @@ def report(path: Annotated[Path, typer.Argument(help="A run directory.")]) -> No
 
 
 @app.command()
-@_user_errors
+@user_errors
 def datasets() -> None:
     """List the built-in datasets (bundled with scikit-learn; no download)."""
     from batchlab.report.tables import datasets_table
@@ -176,13 +124,3 @@ def _classes(run_dir: Path) -> list[str] | None:
     return list(classes) if classes else None
 
 
-def main() -> None:
-    """Entry point of the ``batchlab`` script."""
-    try:
-        app()
-    except BrokenPipeError:  # e.g. `batchlab datasets | head`
-        sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

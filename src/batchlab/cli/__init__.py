@@ -1,0 +1,23 @@
+"""The ``batchlab`` command line: parse flags and YAML into a Config, call the API, print and plot.
+
+A user's mistake prints one line, ``batchlab: error: <what is wrong>``, and exits with code 2
+(``--debug`` shows the traceback). Ctrl-C exits with code 130. Each module below registers its commands
+on the one typer ``app``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from batchlab.cli import commands as _commands  # noqa: F401  (registers train, evaluate, predict, report, datasets)
+from batchlab.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``batchlab`` script."""
+    try:
+        app()
+    except BrokenPipeError:  # e.g. `batchlab datasets | head`
+        sys.exit(0)

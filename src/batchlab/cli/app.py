@@ -1,0 +1,61 @@
+"""The typer app, its global options, and the rule that turns user errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from batchlab.errors import BatchlabError
+
+__all__ = ["app", "console", "err_console", "user_errors"]
+
+app = typer.Typer(
+    name="batchlab",
+    help="Mini-batch training of neural networks on PyTorch, with the batch size as an object of study.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+_DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn a :class:`BatchlabError` into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BatchlabError as exc:
+            if _DEBUG["on"]:
+                raise
+            err_console.print(f"batchlab: error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("batchlab: interrupted", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log diagnostics to stderr.")] = False,
+) -> None:
+    _DEBUG["on"] = _DEBUG["on"] or debug
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s"
+    )
+
+
