@@ -93,3 +93,12 @@ def test_config_object_is_accepted_and_copied() -> None:
     cfg = Config()
     assert make_config(cfg, ["train.epochs=2"]).train.epochs == 2
     assert cfg.train.epochs == 30
+
+
+def test_a_batch_size_override_records_the_base_batch_for_lr_scaling() -> None:
+    raw = {"train": {"batch_size": 32, "lr_scaling": {"rule": "linear"}}}
+    assert make_config(raw, ["train.batch_size=256"]).train.lr_scaling.base_batch_size == 32
+    assert make_config(raw).train.lr_scaling.base_batch_size is None  # unchanged batch: nothing to scale
+    explicit = {"train": {"lr_scaling": {"rule": "sqrt", "base_batch_size": 8}}}
+    assert make_config(explicit, ["train.batch_size=256"]).train.lr_scaling.base_batch_size == 8
+    assert make_config({"train": {"batch_size": 32}}, ["train.batch_size=64"]).train.lr_scaling.base_batch_size is None

@@ -340,11 +340,28 @@ def make_config(values: Mapping[str, Any] | Config | None = None, overrides: Ite
     if isinstance(values, Config):
         values = values.model_dump(mode="json")
     raw = copy.deepcopy(dict(values or {}))
+    before = _effective_batch(raw)
     raw = apply_overrides(raw, overrides)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, raw)) from None
+    scaling = config.train.lr_scaling
+    changed = before is not None and before != _effective_batch(raw)
+    if scaling.rule != "none" and scaling.base_batch_size is None and changed:
+        # An override changed the batch size: the rate was set for the batch the config had before.
+        scaling.base_batch_size = before
+    return config
+
+
+def _effective_batch(raw: Mapping[str, Any]) -> int | None:
+    train = raw.get("train") if isinstance(raw, Mapping) else None
+    train = train if isinstance(train, Mapping) else {}
+    size = train.get("batch_size", TrainConfig.model_fields["batch_size"].default)
+    accumulate = train.get("accumulate", 1)
+    if isinstance(size, int) and not isinstance(size, bool) and isinstance(accumulate, int) and size > 0:
+        return size * max(accumulate, 1)
+    return None
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:

@@ -138,3 +138,12 @@ def test_a_data_error_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(DataError):
         batchlab.fit({"data": {"source": "t.csv"}}, progress=False)
     assert not (tmp_path / "runs").exists()
+
+
+def test_lr_scaling_rule_sets_the_rate_and_records_it(tmp_path: Path) -> None:
+    config = {"data": {"source": "iris"}, "train": {"epochs": 1, "batch_size": 8, "lr_scaling": {"rule": "linear"}}}
+    result = batchlab.fit(config, overrides=["train.batch_size=32"], run_dir=tmp_path / "run", progress=False)
+    assert result.info["lr"] == pytest.approx(0.05 * 32 / 8)
+    assert result.history[0]["lr"] == pytest.approx(0.2)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "rule: linear" in saved and "base_batch_size: 8" in saved

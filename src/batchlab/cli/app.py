@@ -57,5 +57,3 @@ def _root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s"
     )
-
-

@@ -91,11 +91,11 @@ def predict(
 
 @app.command()
 @user_errors
-def report(path: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
-    """Summarize a run: metrics table, test metrics; redraw its plots."""
-    from batchlab.report.summary import report_run
+def report(path: Annotated[Path, typer.Argument(help="A run, batch-size study or tuning study directory.")]) -> None:
+    """Summarize a run or a study: tables and test metrics; redraw its plots."""
+    from batchlab.report.summary import report_path
 
-    report_run(path, console)
+    report_path(path, console)
 
 
 @app.command()
@@ -122,5 +122,3 @@ def _classes(run_dir: Path) -> list[str] | None:
         return None
     classes = info.get("classes")
     return list(classes) if classes else None
-
-

@@ -32,6 +32,7 @@ from batchlab.models import build_model
 from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, EarlyStopping, NaNGuard, ProgressBar
 from batchlab.train.checkpoint import latest_valid_checkpoint, restore_rng, save_weights
 from batchlab.train.loop import evaluate_outputs, fit
+from batchlab.train.lr_scaling import scaled_lr
 from batchlab.train.objective import Objective
 from batchlab.train.optim import build_optimizer, build_scheduler
 from batchlab.train.state import LoopSettings, LoopState
@@ -117,7 +118,8 @@ def train_run(
     )
     steps_per_epoch = -(-len(batches) // settings.accumulate)
     total_steps = settings.total_steps(len(batches))
-    optimizer = build_optimizer(model.parameters(), config.train.optimizer)
+    lr = _scaled_lr(config, batches.batch_size * settings.accumulate)
+    optimizer = build_optimizer(model.parameters(), config.train.optimizer.model_copy(update={"lr": lr}))
     scheduler = build_scheduler(
         optimizer, config.train.schedule, total_steps=total_steps, steps_per_epoch=steps_per_epoch
     )
@@ -130,6 +132,8 @@ def train_run(
     else:
         run.create()
     info = _run_info(config, data, objective, model, batches, settings, total_steps, device, custom_model)
+    info["lr"] = lr
+    info["lr_scaling"] = config.train.lr_scaling.model_dump()
     builtin = _builtin_callbacks(config, run)
     # The progress bar goes last so that its closing lines see what the others did at train end.
     all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if progress else [])]
@@ -185,6 +189,15 @@ def evaluate_split(model: torch.nn.Module, batches: MiniBatches, objective: Obje
     metrics.update(objective.metrics(outputs, targets))
     metrics["samples"] = len(targets)
     return metrics
+
+
+def _scaled_lr(config: Config, effective_batch: int) -> float:
+    """The configured rate, scaled by ``train.lr_scaling`` from its base batch to ``effective_batch``."""
+    scaling = config.train.lr_scaling
+    base = scaling.base_batch_size
+    if scaling.rule == "none" or base is None:
+        return config.train.optimizer.lr
+    return scaled_lr(config.train.optimizer.lr, batch_size=effective_batch, base_batch_size=base, rule=scaling.rule)
 
 
 def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> None:
@@ -284,7 +297,7 @@ def _run_info(
         + f"({batch_rule}({len(data.train)}/{batches.batch_size}))"
         + (f", accumulate {settings.accumulate} -> effective batch {effective}" if settings.accumulate > 1 else "")
         + f"\nModel: {custom_model or config.model.name}, "
-        + f"{parameters:,} parameters; {config.train.optimizer.name} lr {config.train.optimizer.lr:g}; "
+        + f"{parameters:,} parameters; {config.train.optimizer.name} lr {_lr_text(config, effective)}; "
         + f"loss {objective.loss_name}; up to {total_steps} steps on {device}"
     )
     return {
@@ -311,6 +324,15 @@ def _run_info(
         "device": str(device),
         "torch": torch.__version__,
     }
+
+
+def _lr_text(config: Config, effective_batch: int) -> str:
+    lr = _scaled_lr(config, effective_batch)
+    scaling = config.train.lr_scaling
+    if lr == config.train.optimizer.lr:
+        return f"{lr:g}"
+    base = config.train.optimizer.lr
+    return f"{lr:g} ({scaling.rule} scaling of {base:g} from batch {scaling.base_batch_size} to {effective_batch})"
 
 
 def _first_line(exc: BaseException) -> str:

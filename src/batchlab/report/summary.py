@@ -12,13 +12,35 @@ from batchlab.experiment.rundir import RunDirectory
 from batchlab.report.plots import plot_learning_curves
 from batchlab.report.tables import confusion_table, metrics_table
 
-__all__ = ["read_metrics_csv", "report_run"]
+__all__ = ["read_metrics_csv", "report_path", "report_run"]
 
 
 def read_metrics_csv(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a ``metrics.csv`` with numbers parsed (empty cells become ``None``)."""
     with open(path, newline="", encoding="utf-8") as handle:
         return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def report_path(path: str | Path, console: Console) -> None:
+    """Report whatever ``path`` holds: a run directory, a batch-size study or a tuning study.
+
+    A run directory has ``run.json``; a batch-size study ``study.json``; a tuning study ``tune.json``.
+    """
+    from batchlab.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{str(path)!r} does not exist or is not a directory")
+    if (path / "study.json").exists():
+        from batchlab.report.study_summary import report_batch_size_study
+
+        report_batch_size_study(path, console)
+    elif (path / "tune.json").exists():
+        from batchlab.report.tune_summary import report_tune_study
+
+        report_tune_study(path, console)
+    else:
+        report_run(path, console)
 
 
 def report_run(path: str | Path, console: Console) -> None:
