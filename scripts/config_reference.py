@@ -1,6 +1,6 @@
 """Regenerate the README's config reference table from the schema (run after adding a config field).
 
-    .venv/bin/python scripts/config_reference.py
+.venv/bin/python scripts/config_reference.py
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ __all__ = [
     "JitterConfig",
     "LRScalingConfig",
     "ModelConfig",
+    "NoiseScaleConfig",
     "OptimizerConfig",
     "RotateConfig",
     "ScheduleConfig",
@@ -250,8 +251,8 @@ class CheckpointConfig(_Section):
 
     every_steps: int | None = Field(None, gt=0, description="optimizer steps between checkpoints")
     every_epochs: int | None = Field(1, gt=0, description="epochs between checkpoints")
-    every_seconds: float | None = Field(None, gt=0, description="wall seconds between checkpoints")
-    keep: int = Field(3, ge=1, description="how many recent checkpoints to keep")
+    every_seconds: float | None = Field(300.0, gt=0, description="wall seconds between checkpoints")
+    keep: int = Field(3, ge=1, description="how many recent checkpoints to keep (best.safetensors is kept apart)")
 
 
 class LRScalingConfig(_Section):
@@ -261,6 +262,16 @@ class LRScalingConfig(_Section):
     base_batch_size: int | None = Field(
         None, gt=0, description="the effective batch size optimizer.lr was set for (null: the config's own)"
     )
+
+
+class NoiseScaleConfig(_Section):
+    """Estimate the gradient noise scale B_simple during training (McCandlish et al. 2018, appendix A)."""
+
+    enabled: bool = Field(False, description="log noise_scale (B_simple, in samples) in every metrics row")
+    every_steps: int = Field(10, gt=0, description="optimizer steps between measurements")
+    micro_batches: int = Field(4, ge=2, description="micro-batches per measurement (B_big = this x B_small)")
+    micro_batch_size: int | None = Field(None, gt=0, description="B_small in samples (null: the batch size)")
+    ema: float = Field(0.9, ge=0.0, lt=1.0, description="moving-average decay of the estimates per measurement")
 
 
 class TrainConfig(_Section):
@@ -279,6 +290,7 @@ class TrainConfig(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     lr_scaling: LRScalingConfig = Field(default_factory=LRScalingConfig)
+    noise_scale: NoiseScaleConfig = Field(default_factory=NoiseScaleConfig)
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient L2 norm to this value")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN/inf loss stops training, or skips the batch")
     accumulate: int = Field(

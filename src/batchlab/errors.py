@@ -11,7 +11,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["BatchlabError", "CheckpointError", "ConfigError", "DataError", "DivergenceError", "did_you_mean"]
+__all__ = [
+    "BatchlabError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "DivergenceError",
+    "InterruptedRun",
+    "did_you_mean",
+]
 
 
 class BatchlabError(Exception):
@@ -32,6 +40,10 @@ class CheckpointError(BatchlabError):
 
 class DivergenceError(BatchlabError):
     """Training produced a NaN or infinite loss."""
+
+
+class InterruptedRun(BatchlabError):
+    """Training was stopped by SIGINT or SIGTERM after writing a checkpoint; the message says how to resume."""
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:

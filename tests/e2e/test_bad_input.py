@@ -162,4 +162,5 @@ def test_unwritable_run_directory(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("train: {epochs: 1}")
     result = runner.invoke(app, ["train", str(tmp_path / "c.yaml"), "--run-dir", str(target), "-q"])
     assert result.exit_code == 2
-    assert "cannot write" in result.stderr or "not a directory" in result.stderr
+    assert result.stderr.startswith("batchlab: error: --run-dir: ")
+    assert any(reason in result.stderr for reason in ("cannot write", "not a directory", "MiB free"))

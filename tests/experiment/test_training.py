@@ -147,3 +147,23 @@ def test_lr_scaling_rule_sets_the_rate_and_records_it(tmp_path: Path) -> None:
     assert result.history[0]["lr"] == pytest.approx(0.2)
     saved = (tmp_path / "run" / "config.yaml").read_text()
     assert "rule: linear" in saved and "base_batch_size: 8" in saved
+
+
+def test_a_full_disk_is_detected_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ConfigError, match=r"--run-dir: only 0 MiB free"):
+        batchlab.fit({"data": {"source": "iris"}, "train": {"epochs": 1}}, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_best_weights_are_kept_beside_the_checkpoints(tmp_path: Path) -> None:
+    result = batchlab.fit(_quick(tmp_path, "iris", epochs=5, early_stopping={"monitor": "val_accuracy"}),
+                          run_dir=tmp_path / "run", progress=False)
+    best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
+    assert best["monitor"] == "val_accuracy"
+    assert best["value"] == max(r["val_accuracy"] for r in result.history)
+    assert (tmp_path / "run" / "checkpoints" / "best.safetensors").exists()

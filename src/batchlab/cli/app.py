@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from batchlab.errors import BatchlabError
+from batchlab.errors import BatchlabError, InterruptedRun
 
 __all__ = ["app", "console", "err_console", "user_errors"]
 
@@ -36,6 +36,9 @@ def user_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except InterruptedRun as exc:
+            err_console.print(f"batchlab: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         except BatchlabError as exc:
             if _DEBUG["on"]:
                 raise
@@ -55,5 +58,7 @@ def _root(
 ) -> None:
     _DEBUG["on"] = _DEBUG["on"] or debug
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="batchlab: %(levelname)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING,
+        format="batchlab: %(levelname)s: %(message)s",
+        force=True,  # bind to the current stderr (matters when the app is invoked several times in one process)
     )

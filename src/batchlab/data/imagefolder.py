@@ -88,8 +88,9 @@ def read_image_folder(
             first = files[sizes.index(distinct[0])]
             other = files[sizes.index(distinct[1])]
             raise DataError(
-                f"{field}: images in '{root}' have different sizes ({_wxh(distinct[0])} in '{first.name}', "
-                f"{_wxh(distinct[1])} in '{other.name}'); set data.image_size: [height, width] to resize them"
+                f"{field}: images in '{root}' have different sizes ({_wxh(distinct[0])} in "
+                f"'{first.relative_to(root)}', {_wxh(distinct[1])} in '{other.relative_to(root)}'); "
+                "set data.image_size: [height, width] to resize them"
             )
         height, width = sizes[0][1], sizes[0][0]
     else:

@@ -16,7 +16,7 @@ from batchlab.data.preprocess import Preprocessor
 from batchlab.errors import CheckpointError
 from batchlab.experiment.components import eval_batches, resolve_device
 from batchlab.experiment.rundir import RunDirectory
-from batchlab.experiment.training import evaluate_split
+from batchlab.experiment.training import evaluate_split, weight_mismatches
 from batchlab.models import build_model
 from batchlab.train.checkpoint import load_weights
 from batchlab.train.loop import evaluate_outputs
@@ -68,10 +68,10 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
             )
         model = build_model(config.model, tuple(info["input_shape"]), info["num_outputs"])
     weights = load_weights(run.weights_file)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{run.weights_file} does not fit the model: {str(exc).splitlines()[0]}") from None
+    problems = weight_mismatches(model.state_dict(), weights)
+    if problems:
+        raise CheckpointError(f"{run.weights_file} does not fit the model: {'; '.join(problems)}")
+    model.load_state_dict(weights)
     device = resolve_device("auto" if config.train.device == "auto" else config.train.device)
     model.to(device).eval()
     return TrainedRun(run, config, info, preprocessor, objective, model, device)

@@ -59,6 +59,10 @@ class RunDirectory:
     checkpoints = property(lambda self: self.path / "checkpoints")
     plots = property(lambda self: self.path / "plots")
 
+    def nearest_existing(self) -> Path:
+        """The folder itself if it exists, else its nearest existing ancestor (for disk checks)."""
+        return self.path if self.path.exists() else _existing_parent(self.path)
+
     def check_writable(self) -> None:
         """Fail before training if the folder cannot be created or written (read-only, not a folder)."""
         if self.path.exists() and not self.path.is_dir():

@@ -7,6 +7,7 @@ before the run directory is created, so a mistake leaves nothing behind.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import torch
 from batchlab.config import Config
 from batchlab.data.batching import MiniBatches
 from batchlab.data.pipeline import PreparedData, prepare_data
-from batchlab.errors import CheckpointError, ConfigError, DivergenceError
+from batchlab.errors import CheckpointError, ConfigError, DivergenceError, InterruptedRun
 from batchlab.experiment.components import (
     check_batch_size,
     eval_batches,
@@ -30,7 +31,9 @@ from batchlab.experiment.components import (
 from batchlab.experiment.rundir import RunDirectory, default_run_path
 from batchlab.models import build_model
 from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, EarlyStopping, NaNGuard, ProgressBar
-from batchlab.train.checkpoint import latest_valid_checkpoint, restore_rng, save_weights
+from batchlab.train.callbacks.graceful_stop import GracefulStop
+from batchlab.train.callbacks.tracker import MetricTracker
+from batchlab.train.checkpoint import latest_valid_checkpoint, remove_stale_staging, restore_rng, save_weights
 from batchlab.train.loop import evaluate_outputs, fit
 from batchlab.train.lr_scaling import scaled_lr
 from batchlab.train.objective import Objective
@@ -130,6 +133,7 @@ def train_run(
     if resume:
         run.require_run()
     else:
+        check_free_space(run.nearest_existing(), model, config.train.checkpoint.keep)
         run.create()
     info = _run_info(config, data, objective, model, batches, settings, total_steps, device, custom_model)
     info["lr"] = lr
@@ -138,6 +142,7 @@ def train_run(
     # The progress bar goes last so that its closing lines see what the others did at train end.
     all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if progress else [])]
     if resume:
+        _check_same_config(run, config)
         _restore(run, model, optimizer, scheduler, state, all_callbacks, device)
     else:
         run.write_config(config)
@@ -158,6 +163,13 @@ def train_run(
     )
     early = next((c for c in builtin if isinstance(c, EarlyStopping)), None)
     best_epoch = early.best_epoch if early is not None and early.restored else None
+    interrupted = state.extra.get("interrupted")
+    if interrupted:
+        run.write_json("run.json", {**info, "status": "interrupted", "stop_reason": state.stop_reason})
+        raise InterruptedRun(
+            f"interrupted by {interrupted} at step {state.step}; checkpoint written. "
+            f"Resume with: batchlab train --resume {run.path}"
+        )
     save_weights(run.weights_file, model.state_dict())
 
     diverged = state.extra.get("diverged")
@@ -222,17 +234,58 @@ def _builtin_callbacks(config: Config, run: RunDirectory) -> list[Callback]:
         es = train.early_stopping
         callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
     ck = train.checkpoint
-    if ck.every_steps or ck.every_epochs or ck.every_seconds:
-        callbacks.append(
-            Checkpointing(
-                run.checkpoints,
-                every_steps=ck.every_steps,
-                every_epochs=ck.every_epochs,
-                every_seconds=ck.every_seconds,
-                keep=ck.keep,
-            )
-        )
+    checkpointing = Checkpointing(
+        run.checkpoints,
+        every_steps=ck.every_steps,
+        every_epochs=ck.every_epochs,
+        every_seconds=ck.every_seconds,
+        keep=ck.keep,
+        best=MetricTracker(train.early_stopping.monitor, train.early_stopping.mode, train.early_stopping.min_delta),
+    )
+    # Checkpointing comes after the callbacks whose state it saves; with no schedule it only serves Ctrl-C.
+    callbacks += [checkpointing, GracefulStop(checkpointing)]
     return callbacks
+
+
+def _check_same_config(run: RunDirectory, config: Config) -> None:
+    """Resuming with a config other than the saved one would silently train something else."""
+    saved = run.read_config()
+    differences = diff_configs(saved, config, ignore=("name", "train.epochs", "train.max_steps"))
+    if differences:
+        shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
+        raise CheckpointError(f"--resume {run.path}: the config differs from the run's saved config.yaml: {shown}")
+
+
+def diff_configs(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted paths whose values differ, as ``path: saved -> given``."""
+    left, right = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
+    return [
+        f"{path}: {left.get(path)!r} -> {right.get(path)!r}"
+        for path in sorted(set(left) | set(right))
+        if left.get(path) != right.get(path) and not path.startswith(ignore)
+    ]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
+    """Refuse to start when the disk cannot hold the checkpoints (weights + optimizer state, kept ``keep`` times)."""
+    parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    needed = parameter_bytes * 4 * (keep + 2) + 16 * 2**20
+    free = shutil.disk_usage(path).free
+    if free < needed:
+        raise ConfigError(
+            f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
+            f"the run needs about {needed / 2**20:.0f} MiB for weights and {keep} checkpoints"
+        )
 
 
 def _restore(
@@ -244,17 +297,18 @@ def _restore(
     callbacks: list[Callback],
     device: torch.device,
 ) -> None:
+    remove_stale_staging(run.checkpoints)
     checkpoint, problems = latest_valid_checkpoint(run.checkpoints)
     for problem in problems:
         log.warning("%s; falling back to an older checkpoint", problem)
     if checkpoint is None:
-        raise CheckpointError(f"--resume {run.path}: no valid checkpoint in {run.checkpoints}")
-    try:
-        model.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"--resume {run.path}: the checkpoint does not fit the model: {_first_line(exc)}"
-        ) from None
+        # Killed before its first checkpoint: the run starts over (the same seed gives the same run).
+        log.warning("--resume %s: no valid checkpoint yet; training from the start", run.path)
+        return
+    problems = weight_mismatches(model.state_dict(), checkpoint.model)
+    if problems:
+        raise CheckpointError(f"--resume {run.path}: the checkpoint does not fit the model: {'; '.join(problems)}")
+    model.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
     optimizer.load_state_dict(checkpoint.optimizer["optimizer"])
     if scheduler is not None and checkpoint.optimizer.get("scheduler") is not None:
         scheduler.load_state_dict(checkpoint.optimizer["scheduler"])
@@ -335,5 +389,13 @@ def _lr_text(config: Config, effective_batch: int) -> str:
     return f"{lr:g} ({scaling.rule} scaling of {base:g} from batch {scaling.base_batch_size} to {effective_batch})"
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+def weight_mismatches(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], limit: int = 6) -> list[str]:
+    """Tensors missing, unexpected or of another shape, as short phrases (at most ``limit``)."""
+    problems = [f"missing {k}" for k in expected if k not in found]
+    problems += [f"unexpected {k}" for k in found if k not in expected]
+    problems += [
+        f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in found and tuple(found[k].shape) != tuple(v.shape)
+    ]
+    return problems[:limit] + ([f"and {len(problems) - limit} more"] if len(problems) > limit else [])

@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
     "latest_valid_checkpoint",
     "load_checkpoint",
     "load_weights",
+    "remove_stale_staging",
     "restore_rng",
     "save_checkpoint",
     "save_weights",
@@ -175,8 +178,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 f"checkpoint {str(path)!r}: {name} does not match its checksum (damaged or truncated)"
             )
     try:
-        optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
-        rng = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing a file
+            optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+            rng = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
         return Checkpoint(
             path,
@@ -188,9 +193,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except CheckpointError:
         raise
-    except Exception as exc:
+    except pickle.UnpicklingError:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be loaded safely: {exc.__class__.__name__}: {exc}"
+            f"checkpoint {str(path)!r} holds objects other than tensors and plain data; refused without running them"
+        ) from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be loaded safely: {exc.__class__.__name__}: {first}"
         ) from None
 
 
@@ -200,6 +210,15 @@ def find_checkpoints(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("step-"))
+
+
+def remove_stale_staging(directory: str | Path) -> list[Path]:
+    """Delete half-assembled checkpoint folders left by a process that died while writing one."""
+    directory = Path(directory)
+    stale = sorted(directory.glob(".step-*.tmp")) if directory.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def latest_valid_checkpoint(directory: str | Path) -> tuple[Checkpoint | None, list[str]]:

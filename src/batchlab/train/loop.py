@@ -86,7 +86,10 @@ def fit(
         if epoch_done:
             state.epoch += 1
             state.batch = 0
-        if settings.val_every_steps is None and running.count:
+        # A row closes a whole epoch, or the last steps before max_steps; a stop mid-epoch (interrupt,
+        # divergence) leaves no half-epoch row behind.
+        at_limit = settings.max_steps is not None and state.step >= settings.max_steps
+        if settings.val_every_steps is None and running.count and (epoch_done or at_limit):
             _evaluate(model, val, objective, running, state, context, hooks, started)
         hooks.on_epoch_end(state)
     if state.stop_reason is None:

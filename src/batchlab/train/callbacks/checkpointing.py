@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchlab.atomic import write_text
 from batchlab.train.callbacks.base import Callback
-from batchlab.train.checkpoint import find_checkpoints, save_checkpoint
+from batchlab.train.callbacks.tracker import MetricTracker
+from batchlab.train.checkpoint import find_checkpoints, save_checkpoint, save_weights
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +33,8 @@ class Checkpointing(Callback):
         every_epochs: epochs between checkpoints (``None``: off).
         every_seconds: wall seconds between checkpoints, checked after each step (``None``: off).
         keep: how many of the newest checkpoints to keep.
+        best: a tracker of the monitored metric; when given, the weights of the best evaluation so far
+            are kept in ``best.safetensors`` with ``best.json`` (metric, value, epoch, step) beside them.
     """
 
     def __init__(
@@ -40,8 +45,10 @@ class Checkpointing(Callback):
         every_epochs: int | None = 1,
         every_seconds: float | None = None,
         keep: int = 3,
+        best: MetricTracker | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.best = best
         self.every_steps = every_steps
         self.every_epochs = every_epochs
         self.every_seconds = every_seconds
@@ -55,6 +62,23 @@ class Checkpointing(Callback):
         due_time = self.every_seconds is not None and time.monotonic() - self._last_time >= self.every_seconds
         if due_steps or due_time:
             self.save(state)
+
+    def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
+        if self.best is None or self.best.monitor not in logs:
+            return
+        value = float(logs[self.best.monitor])
+        if self.best.improves(value):
+            self.best.record(value, logs)
+            save_weights(self.directory / "best.safetensors", self.context.model.state_dict())
+            record = {"monitor": self.best.monitor, "value": value, "epoch": logs.get("epoch"), "step": state.step}
+            write_text(self.directory / "best.json", json.dumps(record) + "\n")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best.state_dict()} if self.best is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.best is not None and "best" in state:
+            self.best.load_state_dict(state["best"])
 
     def on_epoch_end(self, state: LoopState) -> None:
         if self.every_epochs is not None and state.batch == 0 and state.epoch % self.every_epochs == 0:
