@@ -1,0 +1,148 @@
+"""Data-parallel training on PyTorch DDP: process group, rank facts, the few collectives the loop needs.
+
+batchlab does not implement communication: gradients are averaged by
+``torch.nn.parallel.DistributedDataParallel``; metrics and stop decisions use ``torch.distributed``
+collectives. Processes are started by ``torchrun`` (or ``batchlab train --nproc N``), which sets
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from batchlab.errors import ConfigError
+
+__all__ = [
+    "DistributedInfo",
+    "all_reduce_sum",
+    "any_rank",
+    "broadcast_object",
+    "init_distributed",
+    "launch_torchrun",
+    "per_worker_batch",
+    "shutdown_distributed",
+]
+
+DEFAULT_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class DistributedInfo:
+    """Where this process stands among the data-parallel workers.
+
+    Attributes:
+        rank: global rank in ``[0, world_size)``; rank 0 prints and writes files.
+        world_size: number of processes (1 when not distributed).
+        local_rank: rank on this machine (selects the GPU).
+        backend: ``gloo`` (CPU) or ``nccl`` (GPUs).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = "gloo"
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> DistributedInfo:
+        """Read torchrun's environment; one process when ``WORLD_SIZE`` is unset or 1."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        return cls(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")), backend)
+
+
+def init_distributed(info: DistributedInfo, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    """Join the process group (once). A collective waiting longer than the timeout fails instead of hanging."""
+    if not info.enabled or dist.is_initialized():
+        return
+    if info.backend == "nccl":
+        torch.cuda.set_device(info.local_rank)
+    dist.init_process_group(
+        info.backend,
+        rank=info.rank,
+        world_size=info.world_size,
+        timeout=datetime.timedelta(seconds=timeout_seconds),
+    )
+
+
+def shutdown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def per_worker_batch(batch_size: int, world_size: int) -> int:
+    """The per-worker share of a global batch; it must divide evenly.
+
+    >>> per_worker_batch(64, 2)
+    32
+
+    Raises:
+        ConfigError: naming the nearest global batch sizes that divide.
+    """
+    if batch_size % world_size == 0:
+        return batch_size // world_size
+    lower = batch_size - batch_size % world_size
+    upper = lower + world_size
+    options = f"{lower} or {upper}" if lower > 0 else f"{upper}"
+    raise ConfigError(
+        f"train.batch_size: the global batch {batch_size} does not divide among {world_size} workers; "
+        f"use {options}"
+    )
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum ``values`` over all ranks in place (no-op on one process) and return it."""
+    if dist.is_initialized():
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def any_rank(flag: bool, device: torch.device | None = None) -> bool:
+    """Whether ``flag`` is true on at least one rank (so every rank takes the same decision)."""
+    if not dist.is_initialized():
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def broadcast_object(value: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``value`` on every rank (a picklable object, e.g. a run directory path)."""
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``python -m batchlab ARGV`` under ``torchrun --nproc-per-node NPROC`` and return its exit code."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "batchlab",
+        *argv,
+    ]
+    return subprocess.call(command)
