@@ -74,7 +74,7 @@ def fit(
         progress=progress,
         console=console,
     )
-    if plots and result.history:
+    if plots and result.history and _is_main_process():
         from batchlab.report.plots import plot_learning_curves
 
         plot_learning_curves(
@@ -85,6 +85,12 @@ def fit(
             title=cfg.name,
         )
     return result
+
+
+def _is_main_process() -> bool:
+    from batchlab.train.distributed import DistributedInfo
+
+    return DistributedInfo.from_env().is_main
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:

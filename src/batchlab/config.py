@@ -189,6 +189,7 @@ class ModelConfig(_Section):
         description="CNN: output channels of each conv block (each block halves H and W)",
     )
     kernel_size: int = Field(3, ge=1, le=15, description="CNN: convolution kernel size in pixels (odd)")
+    sync_batchnorm: bool = Field(False, description="synchronize batch-norm statistics across data-parallel workers")
 
     @field_validator("kernel_size")
     @classmethod

@@ -14,7 +14,9 @@ def test_a_global_batch_divides_among_workers() -> None:
 
 
 def test_an_indivisible_batch_names_the_sizes_that_would_divide() -> None:
-    with pytest.raises(ConfigError, match=r"train.batch_size: the global batch 100 does not divide among 3 workers; use 99 or 102"):
+    with pytest.raises(
+        ConfigError, match=r"train.batch_size: the global batch 100 does not divide among 3 workers; use 99 or 102"
+    ):
         per_worker_batch(100, 3)
     with pytest.raises(ConfigError, match=r"use 4$"):
         per_worker_batch(2, 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,9 +29,18 @@ def train(
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run from its latest checkpoint.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or epoch table.")] = False,
     plots: Annotated[bool, typer.Option(help="Draw plots/learning_curves.png.")] = True,
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="Data-parallel processes on this machine (launches torchrun).")
+    ] = 1,
 ) -> None:
     """Train a model from CONFIG, evaluate it on the test split and write a run directory."""
     from batchlab.api import fit
+    from batchlab.train.distributed import DistributedInfo, launch_torchrun
+
+    workers = DistributedInfo.from_env()
+    if nproc > 1 and not workers.enabled:
+        _check_before_launch(config, list(set_ or []), resume, nproc)
+        raise typer.Exit(launch_torchrun(nproc, _without_nproc(sys.argv[1:])))
 
     if config is None and resume is None:
         raise BatchlabError("train: give a CONFIG file, or --resume RUN_DIR")
@@ -49,6 +59,8 @@ def train(
             plots=plots,
             console=console,
         )
+    if not workers.is_main:
+        return
     if result.test_metrics:
         console.print("Test: " + _metrics_line(result.test_metrics), soft_wrap=True)
     console.print(f"Run directory: {result.run_dir}")
@@ -105,6 +117,36 @@ def datasets() -> None:
     from batchlab.report.tables import datasets_table
 
     console.print(datasets_table())
+
+
+def _check_before_launch(config: Path | None, overrides: list[str], resume: Path | None, nproc: int) -> None:
+    """Config mistakes surface as one line here rather than once per worker under torchrun."""
+    from batchlab.config import load_config
+    from batchlab.experiment.rundir import RunDirectory
+    from batchlab.train.distributed import per_worker_batch
+
+    if config is not None:
+        cfg = load_config(config, overrides)
+    elif resume is not None:
+        cfg = RunDirectory(resume).read_config()
+    else:
+        return
+    if cfg.train.batch_size != "full":
+        per_worker_batch(cfg.train.batch_size, nproc)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus ``--nproc N`` / ``--nproc=N`` (the launched workers must not launch again)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
 
 
 def _metrics_line(metrics: dict[str, Any]) -> str:

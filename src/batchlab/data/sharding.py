@@ -73,6 +73,19 @@ class ShardedBatches:
     def __len__(self) -> int:
         return len(self.batches)
 
+    def global_size(self, index: int) -> int:
+        """Samples in global batch ``index`` (all ranks together)."""
+        size = self.batches.batch_size
+        return min(size, self.batches.num_samples - index * size)
+
+    def loss_weight(self, index: int, local_size: int) -> float:
+        """Factor on this rank's mean loss so that DDP's average of gradients is the global batch mean.
+
+        DDP averages the ranks' gradients with equal weights; a rank holding ``n`` of the ``N`` samples of
+        an uneven last batch must count ``world_size * n / N`` times (1 when the batch splits evenly).
+        """
+        return self.world_size * local_size / self.global_size(index)
+
     def global_rows(self, epoch: int, index: int) -> torch.Tensor:
         """Row indices of global batch ``index`` of ``epoch`` (all ranks together)."""
         size = self.batches.batch_size

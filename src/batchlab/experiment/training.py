@@ -19,7 +19,8 @@ import torch
 from batchlab.config import Config
 from batchlab.data.batching import MiniBatches
 from batchlab.data.pipeline import PreparedData, prepare_data
-from batchlab.errors import CheckpointError, ConfigError, DivergenceError, InterruptedRun
+from batchlab.data.sharding import ShardedBatches
+from batchlab.errors import BatchlabError, CheckpointError, ConfigError, DivergenceError, InterruptedRun
 from batchlab.experiment.components import (
     check_batch_size,
     eval_batches,
@@ -34,6 +35,13 @@ from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, EarlySt
 from batchlab.train.callbacks.graceful_stop import GracefulStop
 from batchlab.train.callbacks.tracker import MetricTracker
 from batchlab.train.checkpoint import latest_valid_checkpoint, remove_stale_staging, restore_rng, save_weights
+from batchlab.train.distributed import (
+    DistributedInfo,
+    broadcast_object,
+    finish_distributed,
+    init_distributed,
+    per_worker_batch,
+)
 from batchlab.train.loop import evaluate_outputs, fit
 from batchlab.train.lr_scaling import scaled_lr
 from batchlab.train.objective import Objective
@@ -96,20 +104,42 @@ def train_run(
         DivergenceError: the loss became NaN or infinite (the run directory keeps what was done).
     """
     started = time.perf_counter()
+    workers = DistributedInfo.from_env()
+    init_distributed(workers)
+    try:
+        return _train(config, workers, model, run_dir, callbacks, resume, progress, console, started)
+    finally:
+        finish_distributed()
+
+
+def _train(
+    config: Config,
+    workers: DistributedInfo,
+    model: torch.nn.Module | None,
+    run_dir: str | Path | None,
+    callbacks: Iterable[Callback],
+    resume: bool,
+    progress: bool,
+    console: Any,
+    started: float,
+) -> RunResult:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    device = resolve_device(config.train.device)
+    device = _device_for(config, workers)
     data = prepare_data(config.data)
     if config.data.augment and not data.is_image:
         raise ConfigError("data.augment: augmentations apply to images, but this data is a table of features")
     check_batch_size(config, len(data.train))
+    if workers.enabled and config.train.batch_size != "full":
+        per_worker_batch(config.train.batch_size, workers.world_size)
     objective = objective_for(config, data)
 
     seed_everything(config.train.seed)
     custom_model = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(config.model, data.input_shape, objective.num_outputs)
-    model = model.to(device)
+    core = model.to(device)
+    model = _data_parallel(core, config, workers, device)
     batches = train_batches(config, data.train, device)
     val = eval_batches(data.val, device, data.is_image) if data.val is not None and len(data.val) else None
     settings = LoopSettings(
@@ -128,34 +158,29 @@ def train_run(
     )
     _check_monitor(config, objective, has_val=val is not None)
 
-    run = RunDirectory(run_dir if run_dir is not None else default_run_path(config.name))
+    run = _open_run_directory(config, run_dir, resume, workers, core)
     state = LoopState()
-    if resume:
-        run.require_run()
-    else:
-        check_free_space(run.nearest_existing(), model, config.train.checkpoint.keep)
-        run.create()
-    info = _run_info(config, data, objective, model, batches, settings, total_steps, device, custom_model)
-    info["lr"] = lr
-    info["lr_scaling"] = config.train.lr_scaling.model_dump()
-    builtin = _builtin_callbacks(config, run)
+    info = _run_info(config, data, objective, core, batches, settings, total_steps, device, custom_model)
+    info.update(lr=lr, lr_scaling=config.train.lr_scaling.model_dump(), **_worker_info(workers, batches))
+    builtin = _builtin_callbacks(config, run, write=workers.is_main)
     # The progress bar goes last so that its closing lines see what the others did at train end.
-    all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if progress else [])]
+    show = progress and workers.is_main
+    all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if show else [])]
     if resume:
         _check_same_config(run, config)
-        _restore(run, model, optimizer, scheduler, state, all_callbacks, device)
-    else:
+        _restore(run, model, optimizer, scheduler, state, all_callbacks, device, workers)
+    elif workers.is_main:
         run.write_config(config)
         run.write_json("preprocess.json", data.preprocessor.state_dict())
         run.write_json("run.json", {**info, "status": "training"})
 
     state = fit(
         model,
-        batches,
+        ShardedBatches(batches, workers.rank, workers.world_size) if workers.enabled else batches,
         objective=objective,
         optimizer=optimizer,
         scheduler=scheduler,
-        val=val,
+        val=ShardedBatches(val, workers.rank, workers.world_size) if workers.enabled and val is not None else val,
         settings=settings,
         callbacks=all_callbacks,
         state=state,
@@ -165,18 +190,19 @@ def train_run(
     best_epoch = early.best_epoch if early is not None and early.restored else None
     interrupted = state.extra.get("interrupted")
     if interrupted:
-        run.write_json("run.json", {**info, "status": "interrupted", "stop_reason": state.stop_reason})
+        if workers.is_main:
+            run.write_json("run.json", {**info, "status": "interrupted", "stop_reason": state.stop_reason})
         raise InterruptedRun(
             f"interrupted by {interrupted} at step {state.step}; checkpoint written. "
             f"Resume with: batchlab train --resume {run.path}"
         )
-    save_weights(run.weights_file, model.state_dict())
-
     diverged = state.extra.get("diverged")
     test_metrics = None
-    if data.test is not None and len(data.test) and not diverged:
-        test_metrics = evaluate_split(model, eval_batches(data.test, device, data.is_image), objective)
-        run.write_json("test_metrics.json", test_metrics)
+    if workers.is_main:
+        save_weights(run.weights_file, core.state_dict())
+        if data.test is not None and len(data.test) and not diverged:
+            test_metrics = evaluate_split(core, eval_batches(data.test, device, data.is_image), objective)
+            run.write_json("test_metrics.json", test_metrics)
     info.update(
         status="diverged" if diverged else "finished",
         stop_reason=state.stop_reason,
@@ -188,10 +214,66 @@ def train_run(
         train_seconds=round(state.seconds, 3),
         total_seconds=round(time.perf_counter() - started, 3),
     )
-    run.write_json("run.json", info)
+    if workers.is_main:
+        run.write_json("run.json", info)
     if diverged:
         raise DivergenceError(f"{diverged} (run directory: {run.path})")
-    return RunResult(run.path, state.history, test_metrics, state.stop_reason or "", best_epoch, model, config, info)
+    return RunResult(run.path, state.history, test_metrics, state.stop_reason or "", best_epoch, core, config, info)
+
+
+def _device_for(config: Config, workers: DistributedInfo) -> torch.device:
+    """The configured device; under NCCL each worker takes the GPU of its local rank."""
+    device = resolve_device(config.train.device)
+    if workers.enabled and device.type == "cuda":
+        return torch.device("cuda", workers.local_rank)
+    return device
+
+
+def _data_parallel(
+    model: torch.nn.Module, config: Config, workers: DistributedInfo, device: torch.device
+) -> torch.nn.Module:
+    """Wrap in DistributedDataParallel under several workers (batch norm synchronized on request)."""
+    if not workers.enabled:
+        return model
+    if config.model.sync_batchnorm:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _open_run_directory(
+    config: Config, run_dir: str | Path | None, resume: bool, workers: DistributedInfo, model: torch.nn.Module
+) -> RunDirectory:
+    """Rank 0 checks and creates the run directory; every rank learns its path (or rank 0's error)."""
+    outcome: tuple[str | None, str | None] = (None, None)
+    if workers.is_main:
+        try:
+            run = RunDirectory(run_dir if run_dir is not None else default_run_path(config.name))
+            if resume:
+                run.require_run()
+            else:
+                check_free_space(run.nearest_existing(), model, config.train.checkpoint.keep)
+                run.create()
+            outcome = (str(run.path), None)
+        except BatchlabError as exc:
+            if not workers.enabled:
+                raise
+            outcome = (None, str(exc))
+    path, error = broadcast_object(outcome)
+    if error is not None:
+        raise ConfigError(error)
+    return RunDirectory(str(path))
+
+
+def _worker_info(workers: DistributedInfo, batches: MiniBatches) -> dict[str, Any]:
+    if not workers.enabled:
+        return {"world_size": 1}
+    return {
+        "world_size": workers.world_size,
+        "global_batch": batches.batch_size,
+        "per_worker_batch": -(-batches.batch_size // workers.world_size),
+        "backend": workers.backend,
+    }
 
 
 def evaluate_split(model: torch.nn.Module, batches: MiniBatches, objective: Objective) -> dict[str, Any]:
@@ -227,9 +309,12 @@ def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> No
         )
 
 
-def _builtin_callbacks(config: Config, run: RunDirectory) -> list[Callback]:
+def _builtin_callbacks(config: Config, run: RunDirectory, write: bool = True) -> list[Callback]:
+    """NaN guard, metrics CSV, early stopping, checkpoints and Ctrl-C; only a writing rank gets the CSV."""
     train = config.train
-    callbacks: list[Callback] = [NaNGuard(skip=train.on_nan == "skip"), CSVLogger(run.metrics_file)]
+    callbacks: list[Callback] = [NaNGuard(skip=train.on_nan == "skip")]
+    if write:
+        callbacks.append(CSVLogger(run.metrics_file))
     if train.early_stopping.enabled:
         es = train.early_stopping
         callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
@@ -241,6 +326,7 @@ def _builtin_callbacks(config: Config, run: RunDirectory) -> list[Callback]:
         every_seconds=ck.every_seconds,
         keep=ck.keep,
         best=MetricTracker(train.early_stopping.monitor, train.early_stopping.mode, train.early_stopping.min_delta),
+        write=write,
     )
     # Checkpointing comes after the callbacks whose state it saves; with no schedule it only serves Ctrl-C.
     callbacks += [checkpointing, GracefulStop(checkpointing)]
@@ -296,8 +382,10 @@ def _restore(
     state: LoopState,
     callbacks: list[Callback],
     device: torch.device,
+    workers: DistributedInfo,
 ) -> None:
-    remove_stale_staging(run.checkpoints)
+    if workers.is_main:
+        remove_stale_staging(run.checkpoints)
     checkpoint, problems = latest_valid_checkpoint(run.checkpoints)
     for problem in problems:
         log.warning("%s; falling back to an older checkpoint", problem)
@@ -305,10 +393,11 @@ def _restore(
         # Killed before its first checkpoint: the run starts over (the same seed gives the same run).
         log.warning("--resume %s: no valid checkpoint yet; training from the start", run.path)
         return
-    problems = weight_mismatches(model.state_dict(), checkpoint.model)
+    core = getattr(model, "module", model)
+    problems = weight_mismatches(core.state_dict(), checkpoint.model)
     if problems:
         raise CheckpointError(f"--resume {run.path}: the checkpoint does not fit the model: {'; '.join(problems)}")
-    model.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
+    core.load_state_dict({k: v.to(device) for k, v in checkpoint.model.items()})
     optimizer.load_state_dict(checkpoint.optimizer["optimizer"])
     if scheduler is not None and checkpoint.optimizer.get("scheduler") is not None:
         scheduler.load_state_dict(checkpoint.optimizer["scheduler"])
@@ -323,7 +412,7 @@ def _restore(
         if load is not None:
             prefix = f"{key}/"
             load({k[len(prefix) :]: v.to(device) for k, v in checkpoint.extra.items() if k.startswith(prefix)})
-    restore_rng(checkpoint.rng, checkpoint.state)
+    restore_rng(checkpoint.rng, checkpoint.state, workers.rank, workers.world_size)
 
 
 def _run_info(

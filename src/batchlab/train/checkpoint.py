@@ -98,9 +98,17 @@ def _python_numpy_rng() -> dict[str, Any]:
     }
 
 
-def restore_rng(tensors: dict[str, Any], state: dict[str, Any]) -> None:
-    """Undo :func:`capture_rng` (tensors) and the Python/NumPy part stored in ``state.json``."""
-    torch.set_rng_state(tensors["torch"])
+def restore_rng(tensors: dict[str, Any], state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
+    """Undo :func:`capture_rng` (tensors) and the Python/NumPy part stored in ``state.json``.
+
+    A checkpoint from ``world_size`` data-parallel ranks restores each rank's own generator; on another
+    number of ranks every rank takes rank 0's (training continues, but not bit for bit).
+    """
+    per_rank = tensors.get("torch_per_rank")
+    if per_rank is not None and len(per_rank) == world_size:
+        torch.set_rng_state(per_rank[rank])
+    else:
+        torch.set_rng_state(tensors["torch"])
     if "cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda"])
     if "python" in state:
@@ -119,6 +127,7 @@ def save_checkpoint(
     scheduler: Any,
     state: dict[str, Any],
     extra_tensors: dict[str, torch.Tensor] | None = None,
+    rng_per_rank: list[torch.Tensor] | None = None,
 ) -> Path:
     """Write ``directory/step-<step>`` atomically and return its path.
 
@@ -126,6 +135,7 @@ def save_checkpoint(
         directory: the run's ``checkpoints/`` folder.
         state: JSON-serializable loop state (must contain ``step``) and callback states.
         extra_tensors: additional named tensors (saved as safetensors).
+        rng_per_rank: under data parallelism, every rank's torch generator state (rank order).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -141,7 +151,10 @@ def save_checkpoint(
             },
             staging / "optimizer.pt",
         )
-        torch.save(capture_rng(), staging / "rng.pt")
+        rng = capture_rng()
+        if rng_per_rank is not None:
+            rng["torch_per_rank"] = rng_per_rank
+        torch.save(rng, staging / "rng.pt")
         full_state = {**state, **_python_numpy_rng()}
         (staging / "state.json").write_text(json.dumps(full_state), encoding="utf-8")
         manifest = {name: _sha256(staging / name) for name in _FILES}

@@ -14,22 +14,31 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
 from batchlab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from batchlab.train.objective import Objective
+    from batchlab.train.state import LoopState
+
 __all__ = [
     "DistributedInfo",
+    "agree_to_stop",
+    "all_gather_object",
     "all_reduce_sum",
     "any_rank",
     "broadcast_object",
+    "finish_distributed",
     "init_distributed",
+    "is_distributed",
     "launch_torchrun",
     "per_worker_batch",
-    "shutdown_distributed",
+    "rank",
+    "reduced_validation_metrics",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -83,9 +92,13 @@ def init_distributed(info: DistributedInfo, timeout_seconds: float = DEFAULT_TIM
     )
 
 
-def shutdown_distributed() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def finish_distributed() -> None:
+    """Wait for every rank (rank 0 writes last files), then leave the process group."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def per_worker_batch(batch_size: int, world_size: int) -> int:
@@ -103,30 +116,96 @@ def per_worker_batch(batch_size: int, world_size: int) -> int:
     upper = lower + world_size
     options = f"{lower} or {upper}" if lower > 0 else f"{upper}"
     raise ConfigError(
-        f"train.batch_size: the global batch {batch_size} does not divide among {world_size} workers; "
-        f"use {options}"
+        f"train.batch_size: the global batch {batch_size} does not divide among {world_size} workers; use {options}"
     )
+
+
+def is_distributed() -> bool:
+    """Whether this process is one of several in an initialized process group."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's global rank (0 when not distributed)."""
+    return dist.get_rank() if is_distributed() else 0
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     """Sum ``values`` over all ranks in place (no-op on one process) and return it."""
-    if dist.is_initialized():
+    if is_distributed():
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
 
 
 def any_rank(flag: bool, device: torch.device | None = None) -> bool:
     """Whether ``flag`` is true on at least one rank (so every rank takes the same decision)."""
-    if not dist.is_initialized():
+    if not is_distributed():
         return flag
     value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item() > 0)
 
 
+def all_gather_object(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order (``[value]`` on one process)."""
+    if not is_distributed():
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def agree_to_stop(state: LoopState) -> bool:
+    """Whether training stops after this batch, decided the same on every rank.
+
+    One process: ``state.stop``. Several: true when any rank asked to stop (for example its loss became
+    NaN); then every rank adopts the first rank's reason and divergence message, so no rank waits for a
+    collective the others will never reach.
+    """
+    if not is_distributed():
+        return state.stop
+    if not any_rank(state.stop):
+        return False
+    reasons = all_gather_object((state.stop_reason, state.extra.get("diverged")))
+    reason = next((r for r, _ in reasons if r), "another worker stopped")
+    diverged = next((d for _, d in reasons if d), None)
+    state.stop, state.stop_reason = True, reason
+    if diverged:
+        state.extra["diverged"] = diverged
+    return True
+
+
+def reduced_validation_metrics(outputs: torch.Tensor, targets: torch.Tensor, objective: Objective) -> dict[str, float]:
+    """Validation metrics from sums added over all ranks: exact, not a mean of per-rank means.
+
+    Args:
+        outputs: this rank's ``(samples, outputs)``.
+        targets: this rank's ``(samples,)``.
+    """
+    count = float(len(targets))
+    loss_sum = float(objective.loss(outputs, targets)) * count if len(targets) else 0.0
+    if objective.is_classification:
+        correct = float(objective.correct(outputs, targets))
+        total_loss, total_correct, total = all_reduce_sum(torch.tensor([loss_sum, correct, count])).tolist()
+        return {"val_loss": total_loss / total, "val_accuracy": total_correct / total}
+    predicted = objective.predict(outputs).double()
+    truth = objective.unscale(targets).double()
+    error = predicted - truth
+    sums = torch.stack([error.pow(2).sum(), error.abs().sum(), truth.sum(), truth.pow(2).sum()])
+    packed = torch.cat([torch.tensor([loss_sum, count], dtype=torch.float64), sums.cpu()])
+    total_loss, total, sse, sae, sum_y, sum_y2 = all_reduce_sum(packed).tolist()
+    sst = sum_y2 - sum_y * sum_y / total
+    return {
+        "val_loss": total_loss / total,
+        "val_mse": sse / total,
+        "val_mae": sae / total,
+        "val_r2": 1.0 - sse / sst if sst > 0 else float("nan"),
+    }
+
+
 def broadcast_object(value: Any, src: int = 0) -> Any:
     """Rank ``src``'s ``value`` on every rank (a picklable object, e.g. a run directory path)."""
-    if not dist.is_initialized():
+    if not is_distributed():
         return value
     box = [value]
     dist.broadcast_object_list(box, src=src)

@@ -8,27 +8,35 @@ are read once per evaluation, so no step waits for the host.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import torch
 
-from batchlab.data.batching import MiniBatches
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
+from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank, reduced_validation_metrics
 from batchlab.train.objective import Objective
 from batchlab.train.state import LoopSettings, LoopState
 
-__all__ = ["evaluate_outputs", "fit", "validation_metrics"]
+__all__ = ["Batches", "evaluate_outputs", "fit", "validation_metrics"]
+
+
+class Batches(Protocol):
+    """What ``fit`` iterates: :class:`MiniBatches`, its data-parallel shard, or anything alike."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 def fit(
     model: torch.nn.Module,
-    train: MiniBatches,
+    train: Batches,
     *,
     objective: Objective,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    val: MiniBatches | None = None,
+    val: Batches | None = None,
     settings: LoopSettings | None = None,
     callbacks: Iterable[Callback] = (),
     state: LoopState | None = None,
@@ -57,6 +65,8 @@ def fit(
     running = _RunningSums(objective, _device_of(model))
     running.load_state_dict(state.extra.pop("running", None))
     context.running = running
+    # A data-parallel shard weighs uneven last batches and knows the global batch of each step.
+    shard_weight, global_size = getattr(train, "loss_weight", None), getattr(train, "global_size", None)
     started = time.perf_counter() - state.seconds
 
     hooks.on_train_begin(state)
@@ -65,15 +75,15 @@ def fit(
         model.train()
         for xb, yb in train.epoch(state.epoch, start_batch=state.batch):
             outputs = model(xb)
-            loss = objective.loss(outputs, yb)
-            (loss / settings.accumulate if settings.accumulate > 1 else loss).backward()  # type: ignore[no-untyped-call]
+            loss = objective.loss(outputs, yb) if len(yb) else outputs.sum() * 0.0
+            _backward(loss, settings.accumulate, shard_weight, state.batch, len(yb))
             correct = objective.correct(outputs.detach(), yb) if objective.is_classification else None
             running.add(loss.detach(), correct, len(yb))
+            state.samples += global_size(state.batch) if global_size else len(yb)  # across all workers
             state.batch += 1
-            state.samples += len(yb)
             hooks.on_batch_end(state, {"loss": loss.detach(), "correct": correct, "size": len(yb)})
-            if state.stop:
-                break  # e.g. a non-finite loss: its gradient is not applied
+            if agree_to_stop(state):
+                break  # e.g. a non-finite loss (on any worker): its gradient is not applied
             if state.batch % settings.accumulate == 0 or state.batch == len(train):
                 _optimizer_step(model, optimizer, scheduler, settings.grad_clip)
                 state.step += 1
@@ -89,7 +99,7 @@ def fit(
         # A row closes a whole epoch, or the last steps before max_steps; a stop mid-epoch (interrupt,
         # divergence) leaves no half-epoch row behind.
         at_limit = settings.max_steps is not None and state.step >= settings.max_steps
-        if settings.val_every_steps is None and running.count and (epoch_done or at_limit):
+        if settings.val_every_steps is None and (epoch_done or at_limit):
             _evaluate(model, val, objective, running, state, context, hooks, started)
         hooks.on_epoch_end(state)
     if state.stop_reason is None:
@@ -112,6 +122,17 @@ def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
     return f"completed {state.epoch} epochs"
 
 
+def _backward(
+    loss: torch.Tensor, accumulate: int, shard_weight: Callable[[int, int], float] | None, index: int, size: int
+) -> None:
+    """Backpropagate the batch's share of the step's mean loss."""
+    if shard_weight is not None:
+        loss = loss * shard_weight(index, size)
+    if accumulate > 1:
+        loss = loss / accumulate
+    loss.backward()  # type: ignore[no-untyped-call]
+
+
 def _optimizer_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -128,7 +149,7 @@ def _optimizer_step(
 
 def _evaluate(
     model: torch.nn.Module,
-    val: MiniBatches | None,
+    val: Batches | None,
     objective: Objective,
     running: _RunningSums,
     state: LoopState,
@@ -163,9 +184,14 @@ def evaluate_outputs(
     return torch.cat(outputs), torch.cat(targets)
 
 
-def validation_metrics(model: torch.nn.Module, val: MiniBatches, objective: Objective) -> dict[str, float]:
-    """``val_loss`` and ``val_accuracy``, or ``val_loss``, ``val_mse``, ``val_mae``, ``val_r2``."""
+def validation_metrics(model: torch.nn.Module, val: Batches, objective: Objective) -> dict[str, float]:
+    """``val_loss`` and ``val_accuracy``, or ``val_loss``, ``val_mse``, ``val_mae``, ``val_r2``.
+
+    Under data parallelism each rank evaluates its shard and the sums are added across ranks.
+    """
     outputs, targets = evaluate_outputs(model, val.epoch(0))
+    if is_distributed():
+        return reduced_validation_metrics(outputs, targets, objective)
     logs = {"val_loss": float(objective.loss(outputs, targets))}
     if objective.is_classification:
         logs["val_accuracy"] = float(objective.correct(outputs, targets)) / len(targets)
@@ -190,25 +216,35 @@ class _RunningSums:
             self.correct += correct
         self.count += size
 
+    def totals(self) -> tuple[float, int, int]:
+        """Loss sum, correct count and sample count, added over all ranks (one host read)."""
+        if not is_distributed():
+            return float(self.loss_sum), int(self.correct), self.count
+        packed = torch.stack([self.loss_sum, self.correct.double(), self.loss_sum.new_tensor(float(self.count))])
+        loss_sum, correct, count = all_reduce_sum(packed).tolist()
+        return loss_sum, round(correct), round(count)
+
     def state_dict(self) -> dict[str, float | int]:
-        """The sums as numbers, for a checkpoint between two metrics rows (one host read)."""
-        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "count": self.count}
+        """The totals, for a checkpoint between two metrics rows (rank 0 keeps them on resume)."""
+        loss_sum, correct, count = self.totals()
+        return {"loss_sum": loss_sum, "correct": correct, "count": count}
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        if state:
+        if state and rank() == 0:
             self.loss_sum.fill_(state["loss_sum"])
             self.correct.fill_(state["correct"])
             self.count = int(state["count"])
 
     def read_and_reset(self) -> dict[str, float]:
-        if not self.count:
-            return {}
-        logs = {"train_loss": float(self.loss_sum) / self.count}
-        if self.objective.is_classification:
-            logs["train_accuracy"] = float(self.correct) / self.count
+        loss_sum, correct, count = self.totals()
         self.loss_sum.zero_()
         self.correct.zero_()
         self.count = 0
+        if not count:
+            return {}
+        logs = {"train_loss": loss_sum / count}
+        if self.objective.is_classification:
+            logs["train_accuracy"] = correct / count
         return logs
 
 

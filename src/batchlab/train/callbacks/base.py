@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
+if TYPE_CHECKING:
     from batchlab.train.state import LoopState
 
 __all__ = ["Callback", "CallbackList", "TrainingContext"]
@@ -50,6 +50,12 @@ class TrainingContext:
         self.info = dict(info or {})
         self.callbacks: CallbackList | None = None
         self.running: Any = None  # the loop's running training sums (state_dict / load_state_dict)
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The model without a data-parallel wrapper: its state dict keys are the same on any number of workers."""
+        inner = getattr(self.model, "module", None)
+        return inner if isinstance(inner, torch.nn.Module) else self.model
 
     @property
     def lr(self) -> float:

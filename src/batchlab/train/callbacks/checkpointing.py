@@ -9,14 +9,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from batchlab.atomic import write_text
 from batchlab.train.callbacks.base import Callback
 from batchlab.train.callbacks.tracker import MetricTracker
 from batchlab.train.checkpoint import find_checkpoints, save_checkpoint, save_weights
+from batchlab.train.distributed import all_gather_object
 
 if TYPE_CHECKING:
-    import torch
-
     from batchlab.train.state import LoopState
 
 __all__ = ["Checkpointing"]
@@ -35,6 +36,8 @@ class Checkpointing(Callback):
         keep: how many of the newest checkpoints to keep.
         best: a tracker of the monitored metric; when given, the weights of the best evaluation so far
             are kept in ``best.safetensors`` with ``best.json`` (metric, value, epoch, step) beside them.
+        write: whether this process writes files. Under data parallelism every rank runs the callback
+            (saving gathers each rank's random state) and only rank 0 writes.
     """
 
     def __init__(
@@ -46,9 +49,11 @@ class Checkpointing(Callback):
         every_seconds: float | None = None,
         keep: int = 3,
         best: MetricTracker | None = None,
+        write: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.best = best
+        self.write = write
         self.every_steps = every_steps
         self.every_epochs = every_epochs
         self.every_seconds = every_seconds
@@ -69,7 +74,9 @@ class Checkpointing(Callback):
         value = float(logs[self.best.monitor])
         if self.best.improves(value):
             self.best.record(value, logs)
-            save_weights(self.directory / "best.safetensors", self.context.model.state_dict())
+            if not self.write:
+                return
+            save_weights(self.directory / "best.safetensors", self.context.module.state_dict())
             record = {"monitor": self.best.monitor, "value": value, "epoch": logs.get("epoch"), "step": state.step}
             write_text(self.directory / "best.json", json.dumps(record) + "\n")
 
@@ -89,6 +96,12 @@ class Checkpointing(Callback):
         if state.step == self._last_step:
             return None
         context = self.context
+        running = context.running.state_dict() if context.running is not None else None  # collective under DDP
+        rng_per_rank = all_gather_object(torch.get_rng_state())
+        if not self.write:
+            self._last_step = state.step
+            self._last_time = time.monotonic()
+            return None
         callbacks = context.callbacks
         extra: dict[str, torch.Tensor] = {}
         if callbacks is not None:
@@ -98,7 +111,7 @@ class Checkpointing(Callback):
                     extra.update({f"{key}/{name}": t for name, t in tensors().items()})
         path = save_checkpoint(
             self.directory,
-            model=context.model,
+            model=context.module,
             optimizer=context.optimizer,
             scheduler=context.scheduler,
             state={
@@ -106,10 +119,12 @@ class Checkpointing(Callback):
                 "callbacks": callbacks.state_dict() if callbacks is not None else {},
                 "extra": {
                     **{k: v for k, v in state.extra.items() if _is_json(v)},
-                    "running": context.running.state_dict() if context.running is not None else None,
+                    "running": running,
                 },
+                "world_size": len(rng_per_rank),
             },
             extra_tensors=extra,
+            rng_per_rank=rng_per_rank if len(rng_per_rank) > 1 else None,
         )
         self._last_step = state.step
         self._last_time = time.monotonic()

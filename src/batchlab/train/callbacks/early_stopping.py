@@ -50,7 +50,7 @@ class EarlyStopping(MetricTracker):
             self.record(value, logs)
             self.wait = 0
             if self.restore_best:
-                self.best_weights = {k: v.detach().clone() for k, v in self.context.model.state_dict().items()}
+                self.best_weights = {k: v.detach().clone() for k, v in self.context.module.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -62,7 +62,7 @@ class EarlyStopping(MetricTracker):
 
     def on_train_end(self, state: LoopState) -> None:
         if self.restore_best and self.best_weights is not None and self.wait > 0:
-            self.context.model.load_state_dict(self.best_weights)
+            self.context.module.load_state_dict(self.best_weights)
             self.restored = True
             state.extra["restored_best_epoch"] = self.best_epoch
 

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from batchlab.train.callbacks.base import Callback
+from batchlab.train.distributed import any_rank
 
 if TYPE_CHECKING:
     from batchlab.train.callbacks.checkpointing import Checkpointing
@@ -55,8 +56,9 @@ class GracefulStop(Callback):
         log.warning("%s received: finishing the current step and writing a checkpoint", self.received)
 
     def on_step_end(self, state: LoopState) -> None:
-        if self.received is None or state.stop:
+        if state.stop or not any_rank(self.received is not None):  # all ranks stop at the same step
             return
+        self.received = self.received or "a signal on another worker"
         self.checkpointing.context = self.context
         self.checkpointing.save(state)
         state.extra["interrupted"] = self.received

@@ -1,0 +1,177 @@
+"""Estimate the gradient noise scale ``B_simple`` during training, without changing the training update.
+
+Every ``every_steps`` optimizer steps, at the current weights, the callback draws ``micro_batches`` disjoint
+micro-batches of ``micro_batch_size`` training samples and computes each one's gradient with
+``torch.autograd.grad``: the training gradients in ``.grad`` are never touched. The micro-batch gradients
+give ``|G_small|^2`` (the mean of their squared norms, ``B_small = micro_batch_size``) and their mean gives
+``|G_big|^2`` (``B_big = micro_batches * micro_batch_size``), as accumulation of small batches would. The
+unbiased estimates of ``|G|^2`` and ``tr(Sigma)`` (see :mod:`batchlab.study.noise_scale`) are averaged
+with an exponential moving average and their ratio is logged as ``noise_scale`` in every metrics row.
+
+The measurement runs in training mode (dropout, batch statistics) like the real steps, but it is invisible to
+training: the random number generators are forked and module buffers (batch-norm running statistics) are
+restored afterwards, so a run with the callback follows the same trajectory as one without. Its cost is
+``micro_batches`` extra forward and backward passes every ``every_steps`` steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from batchlab.study.noise_scale import NoiseEMA, unbiased_estimates
+from batchlab.train.callbacks.base import Callback
+
+if TYPE_CHECKING:
+    from batchlab.data.batching import MiniBatches
+    from batchlab.train.state import LoopState
+
+__all__ = ["GradientNoiseScale"]
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class GradientNoiseScale(Callback):
+    """Logs ``noise_scale`` (``B_simple``, in samples) in the metrics rows.
+
+    Args:
+        batches: the training mini-batches (their tensors and augmentation are used; their order is not).
+        loss: mean loss of a batch, ``loss(outputs (b, K), targets (b,)) -> 0-d tensor`` (e.g. ``Objective.loss``).
+        every_steps: optimizer steps between measurements.
+        micro_batches: micro-batches per measurement, at least 2 (``B_big = micro_batches * B_small``).
+        micro_batch_size: samples per micro-batch, ``B_small``; default the training batch size, capped so
+            that all micro-batches fit in the training split without overlapping.
+        ema: decay of the moving averages per measurement, in [0, 1).
+        seed: seed of the samples drawn for measurements.
+
+    Attributes:
+        measurements: one dict per measurement: ``step``, ``samples``, ``grad_sq``, ``trace`` (this
+            measurement's estimates), ``noise_scale`` (the averaged ``B_simple`` after it).
+
+    Example:
+        >>> GradientNoiseScale(batches, objective.loss, every_steps=10, micro_batches=4)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        batches: MiniBatches,
+        loss: LossFn,
+        *,
+        every_steps: int = 10,
+        micro_batches: int = 4,
+        micro_batch_size: int | None = None,
+        ema: float = 0.9,
+        seed: int = 0,
+    ) -> None:
+        if every_steps < 1:
+            raise ValueError(f"every_steps must be positive, got {every_steps}")
+        if micro_batches < 2:
+            raise ValueError(f"micro_batches must be at least 2, got {micro_batches}")
+        self.batches = batches
+        self.loss = loss
+        self.every_steps = every_steps
+        self.micro_batches = micro_batches
+        samples = batches.num_samples
+        wanted = micro_batch_size if micro_batch_size is not None else batches.batch_size
+        self.micro_batch_size = max(0, min(wanted, samples // micro_batches))
+        self.seed = seed
+        self.ema = NoiseEMA(ema)
+        self.measurements: list[dict[str, float]] = []
+        if self.micro_batch_size < 1:
+            log.warning(
+                "noise scale: %d training samples cannot fill %d micro-batches; not measuring",
+                samples,
+                micro_batches,
+            )
+
+    @property
+    def b_small(self) -> int:
+        """Samples per micro-batch."""
+        return self.micro_batch_size
+
+    @property
+    def b_big(self) -> int:
+        """Samples behind the mean gradient of one measurement."""
+        return self.micro_batch_size * self.micro_batches
+
+    def on_step_end(self, state: LoopState) -> None:
+        if self.micro_batch_size >= 1 and state.step % self.every_steps == 0:
+            self.measure(state)
+
+    def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
+        if self.ema.count:
+            logs["noise_scale"] = self.ema.noise_scale
+
+    def measure(self, state: LoopState) -> dict[str, float]:
+        """Take one measurement at the current weights and fold it into the averages."""
+        g_small_sq, g_big_sq = self._squared_norms(state.epoch)
+        population = self.batches.num_samples
+        estimate = unbiased_estimates(
+            g_small_sq=g_small_sq,
+            g_big_sq=g_big_sq,
+            b_small=self.b_small,
+            b_big=self.b_big,
+            population=population if self.b_big < population else None,
+        )
+        self.ema.update(estimate)
+        record = {
+            "step": float(state.step),
+            "samples": float(state.samples),
+            "grad_sq": estimate.grad_sq,
+            "trace": estimate.trace,
+            "noise_scale": self.ema.noise_scale,
+        }
+        self.measurements.append(record)
+        return record
+
+    def _squared_norms(self, epoch: int) -> tuple[float, float]:
+        """``mean_i |g_i|^2`` over the micro-batch gradients ``g_i``, and ``|mean_i g_i|^2``."""
+        model = self.context.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + len(self.measurements))
+        order = torch.randperm(self.batches.num_samples, generator=generator)[: self.b_big]
+        order = order.to(self.batches.x.device)
+        buffers = [b.detach().clone() for b in model.buffers()]
+        devices = [params[0].device.index or 0] if params and params[0].device.type == "cuda" else []
+        small_sq = torch.zeros((), dtype=torch.float64, device=self.batches.x.device)
+        total: list[torch.Tensor | None] = [None] * len(params)
+        with torch.random.fork_rng(devices=devices):
+            for i in range(self.micro_batches):
+                rows = order[i * self.b_small : (i + 1) * self.b_small]
+                xb = self.batches.x.index_select(0, rows)
+                if self.batches.transform is not None:
+                    # Negative indices: augmentation seeds that no training batch uses.
+                    xb = self.batches.transform(xb, epoch, -(i + 1 + self.micro_batches * len(self.measurements)))
+                loss = self.loss(model(xb), self.batches.y.index_select(0, rows))
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                for j, grad in enumerate(grads):
+                    if grad is None:
+                        continue
+                    small_sq += grad.double().pow(2).sum()
+                    current = total[j]
+                    total[j] = grad.detach().clone() if current is None else current.add_(grad)
+        with torch.no_grad():
+            for saved, buffer in zip(buffers, model.buffers(), strict=True):
+                buffer.copy_(saved)
+        big_sq = torch.zeros((), dtype=torch.float64, device=small_sq.device)
+        for summed in total:
+            if summed is not None:
+                big_sq += summed.double().pow(2).sum()
+        g_small_sq = float(small_sq) / self.micro_batches
+        g_big_sq = float(big_sq) / self.micro_batches**2
+        if not (math.isfinite(g_small_sq) and math.isfinite(g_big_sq)):
+            return math.nan, math.nan
+        return g_small_sq, g_big_sq
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema": self.ema.state_dict(), "measurements": self.measurements}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ema.load_state_dict(state["ema"])
+        self.measurements = [dict(m) for m in state.get("measurements", [])]
