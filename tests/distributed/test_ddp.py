@@ -221,3 +221,29 @@ def test_two_hosts_meet_on_the_loopback_address(runs: Path) -> None:
     outputs = [h.communicate(timeout=600) for h in hosts]
     assert [h.returncode for h in hosts] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert json.loads((runs / "hosts" / "run.json").read_text())["world_size"] == 2
+
+
+def test_the_noise_scale_comes_from_local_and_global_gradients(runs: Path) -> None:
+    import csv
+    import math
+
+    done = _torchrun(
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "batchlab",
+        "train",
+        "config.yaml",
+        "--run-dir",
+        "noise",
+        "-q",
+        "--set",
+        "train.noise_scale.enabled=true",
+        "--set",
+        "train.epochs=2",
+        cwd=runs,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader((runs / "noise" / "metrics.csv").open()))
+    values = [float(r["noise_scale"]) for r in rows]
+    assert len(values) == 2 and all(math.isfinite(v) for v in values)

@@ -162,7 +162,7 @@ def _train(
     state = LoopState()
     info = _run_info(config, data, objective, core, batches, settings, total_steps, device, custom_model)
     info.update(lr=lr, lr_scaling=config.train.lr_scaling.model_dump(), **_worker_info(workers, batches))
-    builtin = _builtin_callbacks(config, run, write=workers.is_main)
+    builtin = [*_noise_scale(config, batches, objective, workers), *_builtin_callbacks(config, run, workers.is_main)]
     # The progress bar goes last so that its closing lines see what the others did at train end.
     show = progress and workers.is_main
     all_callbacks = [*builtin, *callbacks, *([ProgressBar(console)] if show else [])]
@@ -307,6 +307,36 @@ def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> No
             f"train.early_stopping.monitor: {stopping.monitor!r} is not a logged metric{hint}; "
             f"available: {', '.join(names)}"
         )
+
+
+def _noise_scale(
+    config: Config, batches: MiniBatches, objective: Objective, workers: DistributedInfo
+) -> list[Callback]:
+    """The gradient noise scale callback when ``train.noise_scale.enabled`` (logs ``noise_scale``).
+
+    Under DDP without accumulation the local and all-reduced gradients give it for free; otherwise it
+    measures small micro-batches at the current weights every ``every_steps`` steps.
+    """
+    settings = config.train.noise_scale
+    if not settings.enabled:
+        return []
+    if workers.enabled and config.train.accumulate == 1:
+        from batchlab.train.callbacks.ddp_noise_scale import DDPNoiseScale
+
+        return [DDPNoiseScale(batches.batch_size // workers.world_size, workers.world_size, settings.ema)]
+    from batchlab.train.callbacks.noise_scale import GradientNoiseScale
+
+    return [
+        GradientNoiseScale(
+            batches,
+            objective.loss,
+            every_steps=settings.every_steps,
+            micro_batches=settings.micro_batches,
+            micro_batch_size=settings.micro_batch_size,
+            ema=settings.ema,
+            seed=config.train.seed,
+        )
+    ]
 
 
 def _builtin_callbacks(config: Config, run: RunDirectory, write: bool = True) -> list[Callback]:
