@@ -4,7 +4,7 @@ Each worker's gradient is the mean over its ``b`` local samples (``B_small = b``
 it becomes the mean over the global batch (``B_big = world_size * b``). A DDP communication hook reads
 the squared norm of every gradient bucket just before and just after the all-reduce, so no extra forward
 or backward pass is needed. The two squared norms give unbiased estimates of ``|G|^2`` and ``tr(Sigma)``
-(:mod:`batchlab.study.noise_scale`), averaged with an exponential moving average; their ratio
+(:mod:`batchlab.train.noise_estimate`), averaged with an exponential moving average; their ratio
 ``B_simple`` is logged as ``noise_scale`` (in samples) in every metrics row.
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from batchlab.study.noise_scale import NoiseEMA, unbiased_estimates
 from batchlab.train.callbacks.base import Callback
+from batchlab.train.noise_estimate import NoiseEMA, unbiased_estimates
 
 if TYPE_CHECKING:
     from batchlab.train.state import LoopState

@@ -5,7 +5,7 @@ micro-batches of ``micro_batch_size`` training samples and computes each one's g
 ``torch.autograd.grad``: the training gradients in ``.grad`` are never touched. The micro-batch gradients
 give ``|G_small|^2`` (the mean of their squared norms, ``B_small = micro_batch_size``) and their mean gives
 ``|G_big|^2`` (``B_big = micro_batches * micro_batch_size``), as accumulation of small batches would. The
-unbiased estimates of ``|G|^2`` and ``tr(Sigma)`` (see :mod:`batchlab.study.noise_scale`) are averaged
+unbiased estimates of ``|G|^2`` and ``tr(Sigma)`` (see :mod:`batchlab.train.noise_estimate`) are averaged
 with an exponential moving average and their ratio is logged as ``noise_scale`` in every metrics row.
 
 The measurement runs in training mode (dropout, batch statistics) like the real steps, but it is invisible to
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from batchlab.study.noise_scale import NoiseEMA, unbiased_estimates
 from batchlab.train.callbacks.base import Callback
+from batchlab.train.noise_estimate import NoiseEMA, unbiased_estimates
 
 if TYPE_CHECKING:
     from batchlab.data.batching import MiniBatches

@@ -1,0 +1,185 @@
+"""``batchlab report STUDY_DIR`` for a batch-size study: the table (terminal, CSV, JSON), the conclusions in
+plain words, and the plots, all recomputed from the finished cells.
+
+Files written into the study directory::
+
+    results.csv    one row per cell (batch size, seed)
+    summary.csv    one row per batch size: mean and std over seeds
+    results.json   cells, summary, critical-batch fit, noise scale and conclusions
+    plots/         steps_to_target.png, time_to_target.png, final_metric.png, learning_curves.png,
+                   throughput_memory.png, noise_scale.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from batchlab.atomic import write_text
+from batchlab.report.study_plots import plot_noise_scale, plot_study
+from batchlab.study.directory import StudyDirectory
+from batchlab.study.noise_run import noise_summary, read_noise
+from batchlab.study.results import StudyAnalysis, analyze_study
+from batchlab.study.targets import Target
+
+__all__ = ["report_batch_size_study", "study_table", "summary_csv_text"]
+
+_MIB = 2.0**20
+
+
+def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis:
+    """Print a study's table and conclusions, write its CSV/JSON results and redraw its plots.
+
+    Args:
+        path: the study directory (holds ``study.json``).
+        console: where the table and conclusions go.
+
+    Returns:
+        The analysis that was printed.
+    """
+    directory = StudyDirectory(path)
+    study = directory.read()
+    target = Target(**study["target"]) if study.get("target") else None
+    cells = directory.cells()
+    noise = read_noise(directory.path)
+    noise_info = noise_summary(noise, target) if noise else None
+    analysis = analyze_study(cells, target, noise_info)
+    expected = len(study.get("sizes", [])) * len(study.get("seeds", []))
+    console.print(
+        f"[bold]{directory.path}[/bold]  {study.get('kind', 'batch-size')} study of {study.get('name')!r}: "
+        f"{len(cells)} finished cells"
+        + (f" of {expected}" if study.get("kind") == "batch-size" else "")
+        + f", {study.get('train_samples')} training samples"
+        + (f", target {target}" if target else "")
+    )
+    if cells:
+        console.print(study_table(analysis))
+    for line in analysis.conclusions if cells else []:
+        console.print(f"- {line}", soft_wrap=True)
+    written = _write_results(directory, analysis, noise_info)
+    plots = plot_study(analysis, cells, directory.plots) if cells else []
+    if noise is not None:
+        b_crit = analysis.fit.b_crit if analysis.fit is not None and analysis.fit.status == "fit" else None
+        drawn = plot_noise_scale(
+            noise,
+            directory.plots / "noise_scale.png",
+            b_crit=b_crit,
+            target_step=noise_info.get("target_step") if noise_info else None,
+        )
+        if drawn is not None:
+            plots.append(drawn)
+        if noise_info is not None and not cells:
+            console.print(_noise_line(noise_info, target), soft_wrap=True)
+    console.print("Results: " + ", ".join(str(p) for p in written), soft_wrap=True)
+    if plots:
+        console.print("Plots: " + ", ".join(str(p) for p in plots), soft_wrap=True)
+    return analysis
+
+
+def study_table(analysis: StudyAnalysis) -> Table:
+    """One row per batch size: batch count, steps, learning rate, to-target columns, final metric, gap,
+    throughput, time per epoch and peak memory (mean ± std over seeds)."""
+    table = Table(
+        header_style="bold", show_edge=False, title=f"by batch size (mean ± std over seeds; {analysis.metric})"
+    )
+    columns = ["batch", "batches\n/epoch", "steps", "lr"]
+    if analysis.target is not None:
+        columns += ["reached", "steps\nto target", "samples\nto target", "epochs\nto target", "seconds\nto target"]
+    columns += ["final", "best", "gap\ntrain-val", "samples/s", "seconds\n/epoch", "peak RSS\nMiB"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for s in analysis.summary:
+        cells = [
+            s["size"] if s["size"] != "full" else f"full ({s['batch_size']:,})",
+            f"{s['batches_per_epoch']:,}",
+            f"{s['steps']:,}",
+            f"{s['lr']:.4g}",
+        ]
+        if analysis.target is not None:
+            cells += [
+                f"{s['reached']}/{s['seeds']}",
+                _pm(s, "steps_to_target", ",.0f"),
+                _pm(s, "samples_to_target", ",.0f"),
+                _pm(s, "epochs_to_target", ".2f"),
+                _pm(s, "seconds_to_target", ".2f"),
+            ]
+        cells += [
+            _pm(s, "final", ".4f"),
+            _pm(s, "best", ".4f"),
+            _pm(s, "gap", "+.4f"),
+            _pm(s, "samples_per_second", ",.0f", std=False),
+            _pm(s, "epoch_seconds", ".3f", std=False),
+            _mib(s.get("peak_rss_mean")),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def summary_csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """CSV of dict rows, columns in first-seen order; ``None`` becomes an empty cell."""
+    names: list[str] = []
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _write_results(directory: StudyDirectory, analysis: StudyAnalysis, noise: dict[str, Any] | None) -> list[Path]:
+    files = {
+        "results.csv": summary_csv_text(analysis.rows),
+        "summary.csv": summary_csv_text(analysis.summary),
+        "results.json": json.dumps(_finite({**analysis.to_dict(), "noise_scale": noise}), indent=2) + "\n",
+    }
+    paths = []
+    for name, text in files.items():
+        write_text(directory.path / name, text)
+        paths.append(directory.path / name)
+    return paths
+
+
+def _noise_line(noise: dict[str, Any], target: Target | None) -> str:
+    parts = [f"Gradient noise scale at batch {noise.get('batch_size')}:"]
+    if noise.get("b_simple_final") is not None:
+        parts.append(f"B_simple ≈ {noise['b_simple_final']:,.0f} samples at the end of training")
+    if noise.get("b_simple_at_target") is not None:
+        parts.append(
+            f"{noise['b_simple_at_target']:,.0f} when {target} was first reached (step {noise['target_step']})"
+        )
+    if noise.get("b_simple_median_late") is not None:
+        parts.append(f"median over the second half {noise['b_simple_median_late']:,.0f}")
+    return " ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "") + "."
+
+
+def _pm(entry: dict[str, Any], name: str, spec: str, *, std: bool = True) -> str:
+    mean, dev = entry.get(f"{name}_mean"), entry.get(f"{name}_std")
+    if mean is None:
+        return "-"
+    if not std or not dev:
+        return format(mean, spec)
+    return f"{format(mean, spec)} ± {format(dev, spec.lstrip('+'))}"
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / _MIB:,.0f}"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

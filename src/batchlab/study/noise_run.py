@@ -1,0 +1,229 @@
+"""``batchlab study noise-scale``: train the config once while estimating the gradient noise scale.
+
+The run is a cell of the study at the config's own batch size and seed (same budget, scaling and
+evaluation interval as a batch-size sweep would use), trained with :class:`GradientNoiseScale`. Its result,
+``STUDY_DIR/noise_scale.json``, holds every measurement and the metrics curve, so that the value of
+``B_simple`` when a target is first reached can be read later for any target. Beside a batch-size study in
+the same directory, ``batchlab report`` compares it with the fitted critical batch size.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batchlab.atomic import write_text
+from batchlab.config import NoiseScaleConfig
+from batchlab.data.pipeline import prepare_data
+from batchlab.experiment.components import objective_for, resolve_device, train_batches
+from batchlab.study.cell import CellSettings, cell_config, run_cell
+from batchlab.study.directory import StudyDirectory
+from batchlab.study.sizes import resolve_sizes
+from batchlab.study.targets import Target, first_reached
+from batchlab.train.callbacks.csv_logger import metrics_csv_text
+from batchlab.train.callbacks.noise_scale import GradientNoiseScale
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from batchlab.config import Config
+
+__all__ = ["NOISE_FILE", "NoiseSettings", "noise_summary", "run_noise_scale_study"]
+
+NOISE_FILE = "noise_scale.json"
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """How the noise scale is measured (see :class:`GradientNoiseScale`).
+
+    Attributes:
+        every_steps: optimizer steps between measurements.
+        micro_batches: micro-batches per measurement (``B_big = micro_batches * B_small``).
+        micro_batch_size: ``B_small`` in samples; ``None``: the training batch size.
+        ema: decay of the moving averages per measurement.
+    """
+
+    every_steps: int = 10
+    micro_batches: int = 4
+    micro_batch_size: int | None = None
+    ema: float = 0.9
+
+    @classmethod
+    def from_config(cls, config: NoiseScaleConfig, **overrides: Any) -> NoiseSettings:
+        """The config's ``train.noise_scale`` values, with the non-``None`` ``overrides`` replacing them."""
+
+        def pick(name: str) -> Any:
+            value = overrides.get(name)
+            return getattr(config, name) if value is None else value
+
+        return cls(pick("every_steps"), pick("micro_batches"), pick("micro_batch_size"), pick("ema"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "every_steps": self.every_steps,
+            "micro_batches": self.micro_batches,
+            "micro_batch_size": self.micro_batch_size,
+            "ema": self.ema,
+        }
+
+
+def run_noise_scale_study(
+    config: Config,
+    study_dir: str | Path,
+    *,
+    noise: NoiseSettings | None = None,
+    settings: CellSettings | None = None,
+    target: Target | None = None,
+    progress: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train once with the noise-scale callback and write ``STUDY_DIR/noise_scale.json``.
+
+    A finished estimate with the same settings is kept (the command is resumable); otherwise the run in
+    ``STUDY_DIR/noise_scale/`` is trained again from the start.
+
+    Args:
+        config: the config to train (its batch size and seed).
+        study_dir: the study directory (a batch-size study's, to compare with its knee).
+        noise: measurement settings.
+        settings: budget, scaling and evaluation interval, as in a batch-size study.
+        target: recorded in a new ``study.json`` (the report reads ``B_simple`` when it is reached).
+        progress: show the run's progress.
+        console: where a line about the result goes.
+
+    Returns:
+        The content of ``noise_scale.json``.
+    """
+    noise = noise or NoiseSettings()
+    settings = settings or CellSettings()
+    directory = StudyDirectory(study_dir)
+    wanted = {"noise": noise.to_dict(), "settings": settings.to_dict(), "config": config.model_dump(mode="json")}
+    existing = read_noise(directory.path)
+    if existing is not None and existing.get("request") == wanted:
+        if console is not None:
+            console.print(f"Noise scale: finished earlier in {directory.path / NOISE_FILE}, kept")
+        return existing
+    data = prepare_data(config.data)
+    train_samples = len(data.train)
+    size = resolve_sizes([config.train.batch_size], train_samples)[0]
+    cell = cell_config(config, size, config.train.seed, settings, train_samples)
+    # The callback is added here; a config that also enables it would measure twice.
+    cell = cell.model_copy(update={"train": cell.train.model_copy(update={"noise_scale": NoiseScaleConfig()})})
+    device = resolve_device(cell.train.device)
+    callback = GradientNoiseScale(
+        train_batches(cell, data.train, device),
+        objective_for(cell, data).loss,
+        every_steps=noise.every_steps,
+        micro_batches=noise.micro_batches,
+        micro_batch_size=noise.micro_batch_size,
+        ema=noise.ema,
+        seed=cell.train.seed,
+    )
+    if not directory.exists():
+        directory.open(
+            {
+                "kind": "noise-scale",
+                "version": 1,
+                "name": config.name,
+                "created": _dt.datetime.now().isoformat(timespec="seconds"),
+                "train_samples": train_samples,
+                "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
+                "config": config.model_dump(mode="json"),
+            }
+        )
+    run_dir = directory.path / "noise_scale"
+    directory.clear_path(run_dir)
+    record = run_cell(cell, run_dir, data, extra_callbacks=(callback,), progress=progress, console=console)
+    # The CSV logger wrote each row before the callback added its column; rewrite it with the column.
+    write_text(run_dir / "metrics.csv", metrics_csv_text([_without(r, "train_seconds") for r in record["curve"]]))
+    result = {
+        "kind": "noise-scale",
+        "request": wanted,
+        "batch_size": record["effective_batch"],
+        "b_small": callback.b_small,
+        "b_big": callback.b_big,
+        "every_steps": noise.every_steps,
+        "micro_batches": noise.micro_batches,
+        "ema": noise.ema,
+        "train_samples": train_samples,
+        "measurements": callback.measurements,
+        "curve": record["curve"],
+        "final": record["final"],
+        "train_seconds": record["train_seconds"],
+        "run_dir": str(run_dir),
+    }
+    directory.write_json(NOISE_FILE, _finite(result))
+    if console is not None:
+        summary = noise_summary(result, target)
+        console.print(
+            f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples at the end of training "
+            f"({len(callback.measurements)} measurements of {callback.micro_batches} x {callback.b_small} samples)"
+        )
+    return result
+
+
+def read_noise(study_dir: str | Path) -> dict[str, Any] | None:
+    """The ``noise_scale.json`` of a study directory, or ``None``."""
+    import json
+
+    file = Path(study_dir) / NOISE_FILE
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any]:
+    """``B_simple`` at the end, at the first evaluation meeting ``target``, and its median over the second half.
+
+    Returns:
+        ``batch_size``, ``b_simple_final``, ``b_simple_at_target`` (``None`` without a target or when not
+        reached), ``target_step``, ``b_simple_median_late`` (median of the averaged values over the
+        second half of the measurements).
+    """
+    measurements = [m for m in noise.get("measurements", []) if _is_number(m.get("noise_scale"))]
+    final = measurements[-1]["noise_scale"] if measurements else None
+    at_target, target_step = None, None
+    if target is not None:
+        hit = first_reached(noise.get("curve", []), target, time_key="train_seconds")
+        if hit is not None:
+            target_step = hit.step
+            before = [m for m in measurements if m["step"] <= hit.step]
+            at_target = before[-1]["noise_scale"] if before else None
+    late = [m["noise_scale"] for m in measurements[len(measurements) // 2 :]]
+    return {
+        "batch_size": noise.get("batch_size"),
+        "b_simple_final": final,
+        "b_simple_at_target": at_target,
+        "target_step": target_step,
+        "b_simple_median_late": statistics.median(late) if late else None,
+    }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,.0f}" if _is_number(value) else "n/a"
+
+
+def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != key}
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf or NaN: they become ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
