@@ -22,6 +22,7 @@ __all__ = [
     "load_dataset",
     "predict",
     "prepare_data",
+    "study_batch_size",
 ]
 
 _LAZY = {
@@ -35,6 +36,7 @@ _LAZY = {
     "MiniBatches": "batchlab.data.batching",
     "prepare_data": "batchlab.data.pipeline",
     "load_dataset": "batchlab.data.pipeline",
+    "study_batch_size": "batchlab.study.batch_size",
 }
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from batchlab.data.pipeline import prepare_data
     from batchlab.errors import BatchlabError
     from batchlab.experiment.training import RunResult
+    from batchlab.study.batch_size import run_batch_size_study as study_batch_size
 
 
 def __getattr__(name: str) -> Any:
@@ -54,4 +57,6 @@ def __getattr__(name: str) -> Any:
 
     if name == "load_dataset":
         return importlib.import_module(module).prepare_data
+    if name == "study_batch_size":
+        return importlib.import_module(module).run_batch_size_study
     return getattr(importlib.import_module(module), name)
