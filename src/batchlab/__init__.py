@@ -23,6 +23,7 @@ __all__ = [
     "predict",
     "prepare_data",
     "study_batch_size",
+    "tune",
 ]
 
 _LAZY = {
@@ -37,6 +38,7 @@ _LAZY = {
     "prepare_data": "batchlab.data.pipeline",
     "load_dataset": "batchlab.data.pipeline",
     "study_batch_size": "batchlab.study.batch_size",
+    "tune": "batchlab.tune",
 }
 
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ def __getattr__(name: str) -> Any:
 
     if name == "load_dataset":
         return importlib.import_module(module).prepare_data
+    if name == "tune":  # the subpackage: batchlab.tune.run_study(...), batchlab.tune.load_space(...)
+        return importlib.import_module("batchlab.tune")
     if name == "study_batch_size":
         return importlib.import_module(module).run_batch_size_study
     return getattr(importlib.import_module(module), name)
