@@ -40,6 +40,7 @@ __all__ = [
     "RotateConfig",
     "ScheduleConfig",
     "SplitConfig",
+    "StreamConfig",
     "TrainConfig",
     "apply_overrides",
     "config_to_yaml",
@@ -111,6 +112,21 @@ AugmentStep = Annotated[HFlipConfig | CropConfig | RotateConfig | JitterConfig, 
 AUGMENT_NAMES = ("hflip", "crop", "rotate", "jitter")
 
 
+class StreamConfig(_Section):
+    """Reading the data from disk batch by batch, in bounded memory (data larger than memory)."""
+
+    enabled: bool = Field(False, description="stream a .npy / Parquet file or shard folder instead of loading it")
+    shuffle: Literal["exact", "buffer"] = Field(
+        "exact", description="exact: a fresh permutation of all rows per epoch; buffer: shuffled blocks"
+    )
+    buffer_batches: int = Field(64, ge=1, description="buffer shuffle: batches per shuffled buffer")
+    block_rows: int = Field(4096, ge=1, description="rows per block: the unit of splits and sequential reads")
+    prefetch: int = Field(4, ge=0, description="batches read ahead by a background thread (0: none)")
+    reader: Literal["pread", "mmap"] = Field(
+        "pread", description=".npy rows by positional reads, or a memory map released as it goes"
+    )
+
+
 class DataConfig(_Section):
     """Where the data comes from and how it is prepared."""
 
@@ -141,6 +157,7 @@ class DataConfig(_Section):
     )
     image_size: tuple[int, int] | None = Field(None, description="resize images of a folder to (height, width) pixels")
     augment: list[AugmentStep] = Field(default_factory=list, description="image augmentations for training batches")
+    stream: StreamConfig = Field(default_factory=StreamConfig)
 
     @field_validator("augment", mode="before")
     @classmethod
@@ -305,6 +322,9 @@ class TrainConfig(_Section):
     seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="mixed precision: bf16 / fp16 autocast of the forward pass (fp16 with a grad scaler)"
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod

@@ -219,3 +219,23 @@ def test_callback_state_is_keyed_by_class_name() -> None:
     second = CallbackList([NaNGuard(), Counter(), Counter()], context)
     second.load_state_dict(first.state_dict())
     assert [c.n for c in second.callbacks[1:]] == [3, 5]  # type: ignore[attr-defined]
+
+
+def test_nan_guard_on_device_names_the_first_bad_step_though_it_reads_late() -> None:
+    def run(guard: NaNGuard) -> LoopState:
+        torch.manual_seed(0)
+        x = torch.randn(256, 4)
+        model = nn.Linear(4, 1)
+        return fit(
+            model,
+            MiniBatches(x, x.sum(1), 4, seed=0),
+            objective=make_objective("regression", 1),
+            optimizer=torch.optim.SGD(model.parameters(), lr=3.0),
+            settings=LoopSettings(epochs=5),
+            callbacks=[guard],
+        )
+
+    per_batch = run(NaNGuard())
+    late = run(NaNGuard(check_every=16, on_device=True))
+    assert late.stop and late.extra["diverged"] == per_batch.extra["diverged"]  # same step, value, last loss
+    assert late.step > per_batch.step  # found some batches later, at the next read

@@ -21,6 +21,8 @@ import torch
 
 __all__ = ["MiniBatches", "batch_count", "resolve_batch_size"]
 
+_GATHER_BYTES = 1 << 20
+
 BatchTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
 """``transform(x_batch, epoch, batch_index) -> x_batch``, e.g. augmentation seeded by position."""
 
@@ -64,6 +66,9 @@ class MiniBatches:
         drop_last: drop the last incomplete batch, so every batch has exactly ``batch_size`` samples.
         seed: seed of the per-epoch permutations.
         transform: applied to each feature batch after gathering (training augmentation).
+        device: where batches are served; default the device of ``x``. Data kept on the CPU for a
+            CUDA device (when it does not fit there) is gathered into pinned memory, about 1 MiB at a
+            time, and copied without blocking the host.
 
     Iterating the object itself runs consecutive epochs (0, 1, 2, ...) like a DataLoader;
     :meth:`epoch` gives one epoch by number and can start mid-epoch.
@@ -79,11 +84,13 @@ class MiniBatches:
         drop_last: bool = False,
         seed: int = 0,
         transform: BatchTransform | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         self.x = x.contiguous()
         self.y = y.contiguous()
+        self.device = torch.device(device) if device is not None else self.x.device
         self.batch_size = resolve_batch_size(batch_size, len(x))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -125,16 +132,41 @@ class MiniBatches:
         if self.batch_size >= self.num_samples and self.transform is None:
             # One batch holding everything: order does not change the gradient, so skip the gather.
             if start_batch == 0:
-                yield self.x, self.y
+                yield self.x.to(self.device), self.y.to(self.device)
             return
         order = self.permutation(epoch).to(self.x.device)
         size = self.batch_size
-        for index in range(start_batch, len(self)):
-            rows = order[index * size : (index + 1) * size]
-            xb = self.x.index_select(0, rows)
-            if self.transform is not None:
-                xb = self.transform(xb, epoch, index)
-            yield xb, self.y.index_select(0, rows)
+        per_gather = self.batches_per_gather
+        for first in range(start_batch, len(self), per_gather):
+            last = min(first + per_gather, len(self))
+            rows = order[first * size : last * size]
+            x_rows, y_rows = self._gather(self.x, rows), self._gather(self.y, rows)
+            for index in range(first, last):
+                start = (index - first) * size
+                xb = x_rows[start : start + size]
+                if self.transform is not None:
+                    xb = self.transform(xb, epoch, index)
+                yield xb, y_rows[start : start + size]
+
+    def _gather(self, source: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``source[rows]`` on :attr:`device` (staged through pinned memory when it is another one)."""
+        if source.device == self.device:
+            return source.index_select(0, rows)
+        pinned = self.device.type == "cuda" and source.device.type == "cpu"
+        staged = torch.empty((len(rows), *source.shape[1:]), dtype=source.dtype, pin_memory=pinned)
+        torch.index_select(source, 0, rows, out=staged)
+        return staged.to(self.device, non_blocking=pinned)
+
+    @property
+    def batches_per_gather(self) -> int:
+        """Consecutive batches gathered by one ``index_select`` (about 1 MiB of features at a time).
+
+        Each batch is then a contiguous slice of the gathered rows, so small batches do not pay a
+        gather (and its kernel launch) each; the order and contents are the same as gathering batch by
+        batch.
+        """
+        row_bytes = self.x[:1].numel() * self.x.element_size()
+        return max(1, _GATHER_BYTES // max(1, self.batch_size * row_bytes))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self._next_epoch

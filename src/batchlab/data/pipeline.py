@@ -130,7 +130,14 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -
 
     Raises:
         DataError: the data cannot be loaded, split or encoded as configured.
+
+    With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream_data.StreamedSplit`
+    objects read from disk batch by batch (see :func:`~batchlab.data.stream_data.prepare_stream`).
     """
+    if cfg.stream.enabled:  # splits that stay on disk (data larger than memory)
+        from batchlab.data.stream_data import prepare_stream
+
+        return prepare_stream(cfg, preprocessor=preprocessor)
     split = cfg.split
     raw = drop_unlabelled(load_source(cfg), where=f"'{cfg.source}'")
     values = target_values(raw)

@@ -11,6 +11,8 @@ import torch
 from batchlab.config import Config
 from batchlab.data.augment import build_augmenter
 from batchlab.data.batching import MiniBatches, batch_count, epoch_seed
+from batchlab.data.stream_data import StreamedSplit
+from batchlab.data.streaming import StreamBatches
 from batchlab.errors import ConfigError
 from batchlab.train.objective import Objective, make_objective
 
@@ -30,6 +32,8 @@ __all__ = [
 
 EVAL_BATCH_VECTORS = 4096
 EVAL_BATCH_IMAGES = 512
+DEVICE_DATA_FRACTION = 0.5
+"""In-memory data goes to a CUDA device up front when it needs less than this share of its free memory."""
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +87,11 @@ def _target_scale(data: PreparedData) -> tuple[float, float]:
 
 
 def train_batches(config: Config, split: Split, device: torch.device) -> MiniBatches:
-    """Shuffled training batches, with the configured augmentation applied per batch."""
+    """Shuffled training batches, with the configured augmentation applied per batch.
+
+    A streamed split (``data.stream.enabled``) gives :class:`StreamBatches` that read from disk; an
+    in-memory one gives :class:`MiniBatches` over tensors placed by :func:`_placed`.
+    """
     transform = None
     augmenter = build_augmenter(config.data.augment, config.train.seed) if config.data.augment else None
     if augmenter is not None:
@@ -94,18 +102,55 @@ def train_batches(config: Config, split: Split, device: torch.device) -> MiniBat
             augmenter.generator.manual_seed(epoch_seed(seed + 7919 * (index + 1), epoch))
             return augmenter(xb)
 
+    if isinstance(split, StreamedSplit):
+        stream = config.data.stream
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            raise ConfigError("data.stream: streaming is not supported with data-parallel training (--nproc)")
+        return StreamBatches(
+            split.rows,
+            split.decode,
+            config.train.batch_size,
+            shuffle=stream.shuffle,
+            drop_last=config.train.drop_last,
+            seed=config.train.seed,
+            buffer_batches=stream.buffer_batches,
+            prefetch=stream.prefetch,
+            transform=transform,
+            device=device,
+        )
+    x, y = _placed(split, device)
     return MiniBatches(
-        split.x.to(device),
-        split.y.to(device),
+        x,
+        y,
         config.train.batch_size,
         shuffle=True,
         drop_last=config.train.drop_last,
         seed=config.train.seed,
         transform=transform,
+        device=device,
     )
 
 
 def eval_batches(split: Split, device: torch.device, is_image: bool) -> MiniBatches:
     """Unshuffled batches for evaluation, as large as memory comfortably allows."""
-    size = min(len(split), EVAL_BATCH_IMAGES if is_image else EVAL_BATCH_VECTORS)
-    return MiniBatches(split.x.to(device), split.y.to(device), max(size, 1), shuffle=False)
+    size = max(1, min(len(split), EVAL_BATCH_IMAGES if is_image else EVAL_BATCH_VECTORS))
+    if isinstance(split, StreamedSplit):
+        return StreamBatches(split.rows, split.decode, size, shuffle=False, device=device)
+    x, y = _placed(split, device)
+    return MiniBatches(x, y, size, shuffle=False, device=device)
+
+
+def _placed(split: Split, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The split's tensors on ``device`` when they fit there, else where they are.
+
+    Data is moved to a CUDA device once, up front, when it takes less than half of the device's free
+    memory (the rest is left to the model, its gradients and activations); otherwise it stays in host
+    memory and each batch is gathered there and copied from pinned memory (see :class:`MiniBatches`).
+    """
+    if device.type != "cuda":
+        return split.x.to(device), split.y.to(device)
+    free, _ = torch.cuda.mem_get_info(device)
+    size = split.x.element_size() * split.x.nelement() + split.y.element_size() * split.y.nelement()
+    if size < DEVICE_DATA_FRACTION * free:
+        return split.x.to(device), split.y.to(device)
+    return split.x, split.y

@@ -13,9 +13,12 @@ from typing import Any, Protocol
 
 import torch
 
+from batchlab.data.streaming import StreamBatches
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
 from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank, reduced_validation_metrics
+from batchlab.train.fused_step import OptimizerStep
 from batchlab.train.objective import Objective
+from batchlab.train.precision import Precision
 from batchlab.train.state import LoopSettings, LoopState
 
 __all__ = ["Batches", "evaluate_outputs", "fit", "validation_metrics"]
@@ -65,6 +68,8 @@ def fit(
     running = _RunningSums(objective, _device_of(model))
     running.load_state_dict(state.extra.pop("running", None))
     context.running = running
+    step = OptimizerStep(optimizer)  # optimizer.step() + zero_grad(set_to_none=True), minus torch.optim's overhead
+    precision = Precision(settings.precision, _device_of(model))  # autocast and grad scaling, or nothing
     # A data-parallel shard weighs uneven last batches and knows the global batch of each step.
     shard_weight, global_size = getattr(train, "loss_weight", None), getattr(train, "global_size", None)
     started = time.perf_counter() - state.seconds
@@ -74,18 +79,21 @@ def fit(
         hooks.on_epoch_begin(state)
         model.train()
         for xb, yb in train.epoch(state.epoch, start_batch=state.batch):
-            outputs = model(xb)
-            loss = objective.loss(outputs, yb) if len(yb) else outputs.sum() * 0.0
-            _backward(loss, settings.accumulate, shard_weight, state.batch, len(yb))
+            size = len(yb)
+            with precision.autocast():
+                outputs = model(xb)
+                loss = objective.loss(outputs, yb) if size else outputs.sum() * 0.0
+            _backward(precision.scale(loss), settings.accumulate, shard_weight, state.batch, size)
             correct = objective.correct(outputs.detach(), yb) if objective.is_classification else None
-            running.add(loss.detach(), correct, len(yb))
-            state.samples += global_size(state.batch) if global_size else len(yb)  # across all workers
+            loss = loss.detach()
+            running.add(loss, correct, size)
+            state.samples += global_size(state.batch) if global_size else size  # across all workers
             state.batch += 1
-            hooks.on_batch_end(state, {"loss": loss.detach(), "correct": correct, "size": len(yb)})
+            hooks.on_batch_end(state, {"loss": loss, "correct": correct, "size": size})
             if agree_to_stop(state):
                 break  # e.g. a non-finite loss (on any worker): its gradient is not applied
             if state.batch % settings.accumulate == 0 or state.batch == len(train):
-                _optimizer_step(model, optimizer, scheduler, settings.grad_clip)
+                _optimizer_step(model, step, scheduler, settings.grad_clip, precision)
                 state.step += 1
                 hooks.on_step_end(state)
                 if settings.val_every_steps and state.step % settings.val_every_steps == 0:
@@ -135,14 +143,12 @@ def _backward(
 
 def _optimizer_step(
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    step: OptimizerStep,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     grad_clip: float | None,
+    precision: Precision,
 ) -> None:
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    precision.step(step, model.parameters(), grad_clip)
     if scheduler is not None:
         scheduler.step()
 
@@ -187,8 +193,11 @@ def evaluate_outputs(
 def validation_metrics(model: torch.nn.Module, val: Batches, objective: Objective) -> dict[str, float]:
     """``val_loss`` and ``val_accuracy``, or ``val_loss``, ``val_mse``, ``val_mae``, ``val_r2``.
 
-    Under data parallelism each rank evaluates its shard and the sums are added across ranks.
+    Under data parallelism each rank evaluates its shard and the sums are added across ranks. Batches
+    streamed from disk are reduced to sums batch by batch, so memory does not grow with the split.
     """
+    if isinstance(val, StreamBatches) and not is_distributed():
+        return _summed_validation_metrics(model, val, objective)
     outputs, targets = evaluate_outputs(model, val.epoch(0))
     if is_distributed():
         return reduced_validation_metrics(outputs, targets, objective)
@@ -201,6 +210,31 @@ def validation_metrics(model: torch.nn.Module, val: Batches, objective: Objectiv
     return logs
 
 
+@torch.no_grad()
+def _summed_validation_metrics(model: torch.nn.Module, val: Batches, objective: Objective) -> dict[str, float]:
+    """:func:`validation_metrics` from per-batch sums (float64, on the device, read once)."""
+    model.eval()
+    sums = torch.zeros(6, dtype=torch.float64, device=_device_of(model))  # loss, correct | e^2, |e|, y, y^2
+    count = 0
+    for xb, yb in val.epoch(0):
+        outputs = model(xb)
+        sums[0] += objective.loss(outputs, yb).double() * len(yb)
+        count += len(yb)
+        if objective.is_classification:
+            sums[1] += objective.correct(outputs, yb)
+            continue
+        target = objective.unscale(yb).double()
+        error = objective.predict(outputs).double() - target
+        sums[2:] += torch.stack([error.square().sum(), error.abs().sum(), target.sum(), target.square().sum()])
+    loss, correct, squared, absolute, total, squares = sums.tolist()
+    logs = {"val_loss": loss / count}
+    if objective.is_classification:
+        return {**logs, "val_accuracy": correct / count}
+    spread = squares - total * total / count
+    r2 = (1.0 - squared / spread if spread > 0 else float(squared == 0)) if count > 1 else float("nan")
+    return {**logs, "val_mse": squared / count, "val_mae": absolute / count, "val_r2": r2}
+
+
 class _RunningSums:
     """Training loss and correct-prediction sums since the last metrics row, kept on the device."""
 
@@ -211,9 +245,9 @@ class _RunningSums:
         self.count = 0
 
     def add(self, loss: torch.Tensor, correct: torch.Tensor | None, size: int) -> None:
-        self.loss_sum += loss * size
+        self.loss_sum.add_(loss, alpha=size)  # one kernel, summed in float64
         if correct is not None:
-            self.correct += correct
+            self.correct.add_(correct)
         self.count += size
 
     def totals(self) -> tuple[float, int, int]:

@@ -18,6 +18,7 @@ class LoopSettings:
         accumulate: micro-batches per optimizer step (effective batch = batch size x accumulate).
         grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
         val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
+        precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision (see :mod:`batchlab.train.precision`).
     """
 
     epochs: int | None = 10
@@ -25,6 +26,7 @@ class LoopSettings:
     accumulate: int = 1
     grad_clip: float | None = None
     val_every_steps: int | None = None
+    precision: str = "fp32"
 
     def total_steps(self, batches_per_epoch: int) -> int:
         """Optimizer steps the run will take if nothing stops it early."""

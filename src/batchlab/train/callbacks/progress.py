@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgressBar"]
 
-_REFRESH_SECONDS = 0.1
+_REFRESH_SECONDS = 0.2  # a refresh costs about 1 ms of CPU: 5 per second keep it under 0.5%
 _HEADERS = {
     "epoch": "epoch",
     "step": "step",
@@ -35,7 +35,9 @@ class ProgressBar(Callback):
     """Shows training as it happens.
 
     On a terminal each epoch gets a transient bar with the running loss, accuracy and throughput,
-    refreshed at most every 0.1 s (reading the loss is the only host sync it causes). Every evaluation
+    refreshed at most every 0.2 s. The loss and accuracy are the loop's running sums since the last
+    metrics row (so the epoch's, when validating every epoch); the bar keeps no tensors of its own and
+    reads them only at a refresh, its only host sync. Every evaluation
     prints one table row: epoch, step, train/validation loss and metrics, learning rate, seconds.
 
     Args:
@@ -51,8 +53,6 @@ class ProgressBar(Callback):
         self._columns: list[str] | None = None
         self._epoch_start = 0.0
         self._epoch_samples = 0
-        self._correct: Any = 0
-        self._loss_sum: Any = 0.0
         self._last_refresh = 0.0
 
     def on_train_begin(self, state: LoopState) -> None:
@@ -75,8 +75,6 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, state: LoopState) -> None:
         self._epoch_start = time.perf_counter()
         self._epoch_samples = 0
-        self._correct = 0
-        self._loss_sum = 0.0
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
@@ -93,23 +91,26 @@ class ProgressBar(Callback):
         self._epoch_samples += logs["size"]
         if self._progress is None or self._task is None:
             return
-        # Running sums stay tensors: no host sync per batch, only at a refresh.
-        self._loss_sum = logs["loss"] * logs["size"] + self._loss_sum
-        if logs.get("correct") is not None:
-            self._correct = logs["correct"] + self._correct
         now = time.perf_counter()
         if now - self._last_refresh < _REFRESH_SECONDS and state.batch < state.batches_per_epoch:
             return
         self._last_refresh = now
         rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
-        accuracy = f"  acc {float(self._correct) / self._epoch_samples:.4f}" if logs.get("correct") is not None else ""
-        self._progress.update(
-            self._task,
-            completed=state.batch,
-            loss=f"{float(self._loss_sum) / self._epoch_samples:.4f}{accuracy}",
-            rate=f"{rate:,.0f}",
-        )
+        self._progress.update(self._task, completed=state.batch, loss=self._running_text(logs), rate=f"{rate:,.0f}")
         self._progress.refresh()
+
+    def _running_text(self, logs: dict[str, Any]) -> str:
+        """Loss (and accuracy) over the batches since the last metrics row, from the loop's running sums.
+
+        The sums stay on the device between refreshes; reading them here is the bar's only host sync.
+        """
+        running = self.context.running
+        if running is None or not running.count:
+            return f"{float(logs['loss']):.4f}"
+        text = f"{float(running.loss_sum) / running.count:.4f}"
+        if logs.get("correct") is not None:
+            text += f"  acc {float(running.correct) / running.count:.4f}"
+        return text
 
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
         if self._columns is None:
