@@ -70,6 +70,9 @@ def fit(
     context.running = running
     step = OptimizerStep(optimizer)  # optimizer.step() + zero_grad(set_to_none=True), minus torch.optim's overhead
     precision = Precision(settings.precision, _device_of(model))  # autocast and grad scaling, or nothing
+    if precision.scaler is not None and state.extra.get("scaler"):
+        precision.scaler.load_state_dict(state.extra.pop("scaler"))  # resumed float16 run
+    context.precision = precision
     # A data-parallel shard weighs uneven last batches and knows the global batch of each step.
     shard_weight, global_size = getattr(train, "loss_weight", None), getattr(train, "global_size", None)
     started = time.perf_counter() - state.seconds

@@ -50,6 +50,7 @@ class TrainingContext:
         self.info = dict(info or {})
         self.callbacks: CallbackList | None = None
         self.running: Any = None  # the loop's running training sums (state_dict / load_state_dict)
+        self.precision: Any = None  # the loop's autocast / float16 gradient scaler
 
     @property
     def module(self) -> torch.nn.Module:

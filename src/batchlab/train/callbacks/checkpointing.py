@@ -120,6 +120,7 @@ class Checkpointing(Callback):
                 "extra": {
                     **{k: v for k, v in state.extra.items() if _is_json(v)},
                     "running": running,
+                    "scaler": _scaler_state(context),
                 },
                 "world_size": len(rng_per_rank),
             },
@@ -133,6 +134,13 @@ class Checkpointing(Callback):
             shutil.rmtree(old, ignore_errors=True)
         log.debug("checkpoint written: %s", path)
         return path
+
+
+def _scaler_state(context: Any) -> dict[str, Any] | None:
+    """The float16 gradient scaler's state (plain numbers), if the run has one."""
+    precision = getattr(context, "precision", None)
+    scaler = getattr(precision, "scaler", None)
+    return dict(scaler.state_dict()) if scaler is not None else None
 
 
 def _is_json(value: Any) -> bool:
