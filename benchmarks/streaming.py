@@ -14,8 +14,9 @@ last step. Jobs:
 * ``exact`` / ``buffer``: ``data.stream`` with each shuffle, on every file size.
 
 "Warm" jobs run with the file fully in the page cache (read through first; residency measured with
-``fincore``); ``--cold`` adds "cold" jobs after evicting the file from the page cache
-(``posix_fadvise(DONTNEED)`` on that file only).
+``fincore``); ``--cold`` adds "cold" jobs that evict the file from the page cache
+(``posix_fadvise(DONTNEED)`` on that file only) before starting and again once the preparation pass
+has read it through, so that training reads from the disk.
 """
 
 from __future__ import annotations
@@ -94,8 +95,12 @@ def evict(path: Path) -> None:
 # ------------------------------------------------------------------------------------------ the job
 
 
-def job(path: str, mode: str, steps: int, batch: int) -> dict[str, Any]:
-    """One fresh-process training run; returns samples/s over the timed steps and timings."""
+def job(path: str, mode: str, steps: int, batch: int, cold: bool = False) -> dict[str, Any]:
+    """One fresh-process training run; returns samples/s over the timed steps and timings.
+
+    With ``cold``, the file is evicted from the page cache once preparation (which reads it through
+    to fit the scaler) is done, so that training reads from the disk.
+    """
     import torch
 
     torch.set_num_threads(THREADS)
@@ -108,6 +113,8 @@ def job(path: str, mode: str, steps: int, batch: int) -> dict[str, Any]:
 
     class StepTimer(Callback):
         def on_train_begin(self, state: Any) -> None:
+            if cold:
+                evict(Path(path))
             marks["begin"] = time.perf_counter()
 
         def on_step_end(self, state: Any) -> None:
@@ -141,11 +148,11 @@ def job(path: str, mode: str, steps: int, batch: int) -> dict[str, Any]:
     }
 
 
-def run_job(path: Path, mode: str, steps: int, batch: int) -> dict[str, Any]:
+def run_job(path: Path, mode: str, steps: int, batch: int, cold: bool = False) -> dict[str, Any]:
     """Run :func:`job` in a fresh process under ``/usr/bin/time -v``; adds its peak RSS in bytes."""
     command = [
         "/usr/bin/time", "-v", sys.executable, "-m", "benchmarks.streaming", "--job",
-        json.dumps({"path": str(path), "mode": mode, "steps": steps, "batch": batch}),
+        json.dumps({"path": str(path), "mode": mode, "steps": steps, "batch": batch, "cold": cold}),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=job_environment(), capture_output=True, text=True)
     if done.returncode != 0:
@@ -190,7 +197,7 @@ def main() -> None:
             path = files[size]
             (evict if cache == "cold" else warm)(path)
             resident, load = cache_share(path), os.getloadavg()[0]
-            result = run_job(path, mode, args.steps, args.batch)
+            result = run_job(path, mode, args.steps, args.batch, cold=cache == "cold")
             result.update(round=round_, resident=resident, load=load)
             results[(mode, size, cache)].append(result)
             print(f"  {mode:7s} {size:3d} GB {cache}: {json.dumps(result)}", file=sys.stderr, flush=True)
