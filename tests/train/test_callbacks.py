@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from batchlab.train.callbacks import (
     ProgressBar,
     TrainingContext,
 )
-from batchlab.train.callbacks.tracker import resolve_mode
+from batchlab.train.callbacks.csv_logger import metrics_csv_text
+from batchlab.train.callbacks.tracker import MetricTracker, resolve_mode
 from batchlab.train.checkpoint import find_checkpoints
 from batchlab.train.loop import fit
 from batchlab.train.objective import make_objective
@@ -239,3 +241,65 @@ def test_nan_guard_on_device_names_the_first_bad_step_though_it_reads_late() -> 
     late = run(NaNGuard(check_every=16, on_device=True))
     assert late.stop and late.extra["diverged"] == per_batch.extra["diverged"]  # same step, value, last loss
     assert late.step > per_batch.step  # found some batches later, at the next read
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+def test_csv_logger_appends_rows_and_rewrites_a_resumed_history(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    logger = CSVLogger(path)
+    state = LoopState()
+    logger.on_train_begin(state)
+    for epoch in (1, 2, 3):
+        row = {"epoch": epoch, "step": epoch * 4, "samples": epoch * 40, "val_loss": 1.0 / epoch, "lr": 0.1}
+        state.history.append(row)
+        logger.on_evaluate(state, row)
+        assert [r["epoch"] for r in _rows(path)] == [str(e) for e in range(1, epoch + 1)]
+    # A row with a new column rewrites the file with that column (earlier rows left empty there).
+    row = {"epoch": 4, "step": 16, "samples": 160, "val_loss": 0.2, "val_accuracy": 0.9, "lr": 0.1}
+    state.history.append(row)
+    logger.on_evaluate(state, row)
+    rows = _rows(path)
+    assert list(rows[0]) == ["epoch", "step", "samples", "val_loss", "val_accuracy", "lr"]
+    assert [r["val_accuracy"] for r in rows] == ["", "", "", "0.9"]
+
+    # A resume from a checkpoint taken after epoch 2 drops the rows the checkpoint does not have.
+    resumed = LoopState()
+    resumed.history = state.history[:2]
+    CSVLogger(path).on_train_begin(resumed)
+    assert [r["epoch"] for r in _rows(path)] == ["1", "2"]
+    assert path.read_text() == metrics_csv_text(resumed.history)
+
+
+def test_best_weights_are_written_with_checkpoints_and_at_the_end(tmp_path: Path) -> None:
+    """best.safetensors holds the weights of the best evaluation, whether or not checkpoints are on."""
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 3), torch.randint(0, 3, (60,))
+    weights_at: dict[int, dict[str, torch.Tensor]] = {}
+
+    class Snapshot(Callback):
+        def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
+            weights_at[logs["epoch"]] = {k: v.clone() for k, v in self.context.module.state_dict().items()}
+
+    for every_epochs in (None, 2):
+        directory = tmp_path / f"every-{every_epochs}"
+        model = nn.Linear(3, 3)
+        keeper = Checkpointing(directory, every_epochs=every_epochs, best=MetricTracker("val_loss", "min"))
+        fit(
+            model,
+            MiniBatches(x, y, 10, seed=0),
+            objective=make_objective("classification", 3),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+            val=MiniBatches(x[:20], y[:20], 20, shuffle=False),
+            settings=LoopSettings(epochs=5),
+            callbacks=[keeper, Snapshot()],
+        )
+        best = json.loads((directory / "best.json").read_text())
+        assert best["epoch"] < 5  # the last weights are not the best: the file must hold a copy
+        saved = load_file(directory / "best.safetensors")
+        assert all(torch.equal(saved[k], weights_at[best["epoch"]][k]) for k in saved)
+        assert not list(directory.glob(".*.tmp"))

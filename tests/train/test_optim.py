@@ -298,3 +298,21 @@ def test_scheduler_state_round_trips_for_resume() -> None:
         sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
     assert opt.param_groups[0]["lr"] == pytest.approx(lr_multiplier(8, total_steps=20, steps_per_epoch=5, cfg=cfg))
+
+
+def test_constant_schedule_counts_steps_like_lambda_lr() -> None:
+    """The constant fast path advances the same step count (what checkpoints save) as LambdaLR does."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = build_optimizer([p], OptimizerConfig(name="sgd", lr=0.3, momentum=0.0))
+    sched = build_scheduler(opt, ScheduleConfig(name="constant"), total_steps=10, steps_per_epoch=5)
+    reference_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.3)
+    reference = torch.optim.lr_scheduler.LambdaLR(reference_opt, lambda step: 1.0)
+    for _ in range(7):
+        p.grad = torch.ones(2)
+        opt.step()
+        sched.step()
+        reference_opt.step()
+        reference.step()
+    assert sched.state_dict()["last_epoch"] == reference.state_dict()["last_epoch"] == 7
+    assert sched.state_dict()["_step_count"] == reference.state_dict()["_step_count"]
+    assert opt.param_groups[0]["lr"] == 0.3 and sched.get_last_lr() == [0.3]

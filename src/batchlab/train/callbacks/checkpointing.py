@@ -35,7 +35,8 @@ class Checkpointing(Callback):
         every_seconds: wall seconds between checkpoints, checked after each step (``None``: off).
         keep: how many of the newest checkpoints to keep.
         best: a tracker of the monitored metric; when given, the weights of the best evaluation so far
-            are kept in ``best.safetensors`` with ``best.json`` (metric, value, epoch, step) beside them.
+            are kept in ``best.safetensors`` with ``best.json`` (metric, value, epoch, step) beside them,
+            written with each checkpoint (before it) and when training ends.
         write: whether this process writes files. Under data parallelism every rank runs the callback
             (saving gathers each rank's random state) and only rank 0 writes.
     """
@@ -61,6 +62,7 @@ class Checkpointing(Callback):
         self._last_time = time.monotonic()
         self._last_step = -1
         self.saved: list[Path] = []
+        self._pending_best: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
 
     def on_step_end(self, state: LoopState) -> None:
         due_steps = self.every_steps is not None and state.step % self.every_steps == 0
@@ -76,9 +78,23 @@ class Checkpointing(Callback):
             self.best.record(value, logs)
             if not self.write:
                 return
-            save_weights(self.directory / "best.safetensors", self.context.module.state_dict())
+            # Held in memory and written with the next checkpoint or at the end: a checkpoint never
+            # refers to best weights that are not on disk, and an epoch pays a copy, not an fsync.
+            weights = {k: v.detach().clone() for k, v in self.context.module.state_dict().items()}
             record = {"monitor": self.best.monitor, "value": value, "epoch": logs.get("epoch"), "step": state.step}
-            write_text(self.directory / "best.json", json.dumps(record) + "\n")
+            self._pending_best = (weights, record)
+
+    def on_train_end(self, state: LoopState) -> None:
+        self._write_best()
+
+    def _write_best(self) -> None:
+        """Write the best weights and ``best.json`` if a better evaluation came since the last write."""
+        if self._pending_best is None:
+            return
+        weights, record = self._pending_best
+        save_weights(self.directory / "best.safetensors", weights)
+        write_text(self.directory / "best.json", json.dumps(record) + "\n")
+        self._pending_best = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best.state_dict()} if self.best is not None else {}
@@ -102,6 +118,7 @@ class Checkpointing(Callback):
             self._last_step = state.step
             self._last_time = time.monotonic()
             return None
+        self._write_best()
         callbacks = context.callbacks
         extra: dict[str, torch.Tensor] = {}
         if callbacks is not None:

@@ -1,4 +1,4 @@
-"""Write the metrics rows to a CSV file after every evaluation (atomically, the whole file each time)."""
+"""Write the metrics rows to a CSV file: one appended line per evaluation, the whole file at the ends."""
 
 from __future__ import annotations
 
@@ -21,17 +21,21 @@ _TRAILING = ("lr", "seconds")
 
 def metrics_csv_text(rows: list[dict[str, Any]]) -> str:
     """CSV text of metrics rows: ``epoch, step, samples``, the metrics in first-seen order, ``lr, seconds``."""
-    names: list[str] = []
-    for row in rows:
-        names.extend(k for k in row if k not in names)
-    middle = [n for n in names if n not in _LEADING and n not in _TRAILING]
-    columns = [n for n in _LEADING if n in names] + middle + [n for n in _TRAILING if n in names]
+    columns = _columns(rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _format(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    middle = [n for n in names if n not in _LEADING and n not in _TRAILING]
+    return [n for n in _LEADING if n in names] + middle + [n for n in _TRAILING if n in names]
 
 
 def _format(value: Any) -> Any:
@@ -41,11 +45,38 @@ def _format(value: Any) -> Any:
 class CSVLogger(Callback):
     """Keeps ``path`` equal to the history so far (rows from before a resume included).
 
-    Rewriting the small file whole keeps it valid CSV whatever moment the process dies.
+    The file is written whole and atomically (fsynced, renamed) when training starts from a resumed
+    history, when a row brings a new column, and when training ends; every other row is one appended,
+    flushed line, so an evaluation costs a few microseconds however long the history. A process that
+    dies leaves whole lines behind (a line is one ``write``), and a resume rewrites the file from the
+    checkpoint's history, dropping rows the checkpoint does not have.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._columns: list[str] | None = None
+
+    def on_train_begin(self, state: LoopState) -> None:
+        self._columns = None
+        if state.history:
+            self._rewrite(state.history)
 
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
-        write_text(self.path, metrics_csv_text(state.history))
+        row = state.history[-1]
+        if self._columns is None or not row.keys() <= set(self._columns) or not self.path.exists():
+            self._rewrite(state.history)
+            return
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, fieldnames=self._columns, lineterminator="\n").writerow(
+            {k: _format(v) for k, v in row.items()}
+        )
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(buffer.getvalue())
+
+    def on_train_end(self, state: LoopState) -> None:
+        if state.history:
+            self._rewrite(state.history)
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        write_text(self.path, metrics_csv_text(rows))
+        self._columns = _columns(rows)

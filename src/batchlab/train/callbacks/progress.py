@@ -54,6 +54,7 @@ class ProgressBar(Callback):
         self._epoch_start = 0.0
         self._epoch_samples = 0
         self._last_refresh = 0.0
+        self._new_epoch = True
 
     def on_train_begin(self, state: LoopState) -> None:
         info = self.context.info
@@ -75,29 +76,27 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, state: LoopState) -> None:
         self._epoch_start = time.perf_counter()
         self._epoch_samples = 0
-        if self._progress is not None:
-            if self._task is not None:
-                self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(
-                "train",
-                total=state.batches_per_epoch,
-                completed=state.batch,
-                epoch=state.epoch + 1,
-                loss="-",
-                rate="-",
-            )
+        self._new_epoch = True  # the bar moves to this epoch at its next refresh (a redraw costs ~1 ms)
 
     def on_batch_end(self, state: LoopState, logs: dict[str, Any]) -> None:
         self._epoch_samples += logs["size"]
-        if self._progress is None or self._task is None:
+        if self._progress is None:
             return
         now = time.perf_counter()
-        if now - self._last_refresh < _REFRESH_SECONDS and state.batch < state.batches_per_epoch:
+        if now - self._last_refresh < _REFRESH_SECONDS:
             return
         self._last_refresh = now
         rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
-        self._progress.update(self._task, completed=state.batch, loss=self._running_text(logs), rate=f"{rate:,.0f}")
-        self._progress.refresh()
+        fields: dict[str, Any] = {"loss": self._running_text(logs), "rate": f"{rate:,.0f}", "epoch": state.epoch + 1}
+        total, done = state.batches_per_epoch, state.batch
+        if self._task is None:
+            self._task = self._progress.add_task("train", total=total, completed=done, **fields)
+        elif self._new_epoch:  # reset() restarts the time-remaining estimate and redraws
+            self._progress.reset(self._task, total=total, completed=done, **fields)
+        else:
+            self._progress.update(self._task, completed=state.batch, **fields)
+            self._progress.refresh()
+        self._new_epoch = False
 
     def _running_text(self, logs: dict[str, Any]) -> str:
         """Loss (and accuracy) over the batches since the last metrics row, from the loop's running sums.
