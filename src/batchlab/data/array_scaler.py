@@ -1,7 +1,9 @@
 """Scaling vectors ``(n, d)`` and images ``(n, C, H, W)`` with statistics of the training split.
 
 Vectors are treated like numeric table columns, per feature: NaN / ±inf take the training median,
-then ``standard`` (mean / std), ``minmax`` (to [0, 1]) or ``none``.
+then ``standard`` (mean / std), ``minmax`` (to [0, 1]) or ``none``. Arrays of more than 2**24 values
+are fitted block by block (no float64 copy of the data), their fill value being the median of a
+strided sample of rows.
 
 Images are first divided by a ``divisor`` chosen from the training split: 1 when its largest value
 is ≤ 1, 255 for uint8 data, else that largest value (the built-in ``digits`` has 16). Then
@@ -16,12 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from batchlab.data.moments import Moments
 from batchlab.errors import DataError
 
 __all__ = ["ArrayScaler"]
 
 _MEDIAN_SAMPLE = 1_000_000
 _CHUNK_ROWS = 4096
+_EXACT_VALUES = 1 << 24  # vectors up to this many values are fitted from one float64 copy (≤ 128 MiB)
+_MEDIAN_ROWS = 65_536  # larger ones take their fill value from a sample of up to this many rows
+_MEDIAN_VALUES = 1 << 22  # and up to this many values (32 MiB in float64), at least 1024 rows
+_BLOCK_VALUES = 1 << 18  # and sum blocks of about this many values (2 MiB in float64)
 
 
 class ArrayScaler:
@@ -62,18 +69,9 @@ class ArrayScaler:
         self.input_shape_ = tuple(int(s) for s in x.shape[1:])
         self._check_finite(x)
         if not image:
-            values = x.astype(np.float64)
-            values[~np.isfinite(values)] = np.nan
-            fill = np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
-            self.fill_ = np.nan_to_num(fill, nan=0.0)
-            values = np.where(np.isnan(values), self.fill_, values)
             self.divisor_ = 1.0
-            if self.scale == "standard":
-                self.center_, spread = values.mean(axis=0), values.std(axis=0)
-            elif self.scale == "minmax":
-                self.center_, spread = values.min(axis=0), values.max(axis=0) - values.min(axis=0)
-            else:
-                self.center_, spread = np.zeros(x.shape[1]), np.ones(x.shape[1])
+            fit = self._fit_vectors if x.size <= _EXACT_VALUES else self._fit_vectors_in_chunks
+            self.center_, spread = fit(x)
             self.scale_ = np.where(spread > 0, spread, 1.0)
             return self
         channels = x.shape[1]
@@ -85,8 +83,11 @@ class ArrayScaler:
             self.center_, self.scale_ = mean, np.where(std > 0, std, 1.0)
         return self
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, *, in_place: bool = False) -> np.ndarray:
         """Scale features with the fitted state; returns float32 of the same shape as ``x``.
+
+        With ``in_place``, a writable C-contiguous float32 ``x`` is scaled where it is (and returned),
+        which saves a copy of the data; otherwise ``x`` is left unchanged.
 
         Raises:
             DataError: the sample shape differs from training; a non-finite value with ``missing="error"``.
@@ -100,12 +101,14 @@ class ArrayScaler:
                 f"{_fmt(self.input_shape_)}{hint}"
             )
         self._check_finite(x)
-        out = x.astype(np.float32)  # a copy, so the caller's array is never changed
+        reuse = in_place and x.dtype == np.float32 and x.flags.writeable and x.flags.c_contiguous
+        out = x if reuse else x.astype(np.float32)
         fill = self.fill_ if not self.image_ else self.fill_[None, :, None, None]
         center = self.center_ if not self.image_ else self.center_[None, :, None, None]
         scale = self.scale_ if not self.image_ else self.scale_[None, :, None, None]
-        if np.issubdtype(out.dtype, np.floating) and not np.isfinite(out).all():
-            out = np.where(np.isfinite(out), out, fill.astype(np.float32))
+        bad = ~np.isfinite(out)
+        if bad.any():
+            np.copyto(out, np.broadcast_to(fill.astype(np.float32), out.shape), where=bad)
         if self.divisor_ != 1.0:
             out /= np.float32(self.divisor_)
         out -= center.astype(np.float32)
@@ -149,6 +152,43 @@ class ArrayScaler:
                 f"data: the features hold a missing value ({x[where]}) at row {int(where[0]) + 1}, "
                 f"{feature}, and data.missing is 'error'; fill it in, or set data.missing: impute"
             )
+
+    def _fit_vectors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fill, then (center, spread) of vectors ``(n, d)`` from a float64 copy: exact medians."""
+        values = x.astype(np.float64)
+        values[~np.isfinite(values)] = np.nan
+        fill = np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
+        self.fill_ = np.nan_to_num(fill, nan=0.0)
+        values = np.where(np.isnan(values), self.fill_, values)
+        if self.scale == "standard":
+            return values.mean(axis=0), values.std(axis=0)
+        if self.scale == "minmax":
+            return values.min(axis=0), values.max(axis=0) - values.min(axis=0)
+        return np.zeros(x.shape[1]), np.ones(x.shape[1])
+
+    def _fit_vectors_in_chunks(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same for arrays too large to copy: sums over blocks of rows, the fill from a row sample.
+
+        The fill is the median of an evenly strided sample of rows (65,536 or, for wide rows, about
+        4 million values; as for streamed data); means, standard deviations and extremes cover every row, missing values
+        counted as the fill. Memory: one block and the sample, not a float64 copy of ``x``.
+        """
+        n, features = x.shape
+        sample_rows = max(1024, min(_MEDIAN_ROWS, _MEDIAN_VALUES // max(1, features)))
+        sample = x[:: max(1, n // sample_rows)].astype(np.float64)
+        sample[~np.isfinite(sample)] = np.nan
+        fill = np.nanmedian(sample, axis=0) if np.isnan(sample).any() else np.median(sample, axis=0)
+        self.fill_ = np.nan_to_num(fill, nan=0.0)
+        moments = Moments((0,))
+        block = max(1, _BLOCK_VALUES // max(1, features))
+        for start in range(0, n, block):
+            moments.add(x[start : start + block] - self.fill_)  # float64, centered: no cancellation
+        mean, std, low, high = moments.filled(np.zeros(features))
+        if self.scale == "standard":
+            return mean + self.fill_, std
+        if self.scale == "minmax":
+            return low + self.fill_, high - low
+        return np.zeros(features), np.ones(features)
 
     def _channel_moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel mean and std of the divided, imputed training images, in chunks of rows."""

@@ -156,7 +156,7 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -
     fitted = preprocessor if preprocessor is not None else Preprocessor.from_config(cfg, task=task).fit(train_raw)
 
     def transformed(part: RawTable | RawArrays) -> Split:
-        x, y = fitted.transform(part)
+        x, y = fitted.transform(part, in_place=True)  # every part is a fresh copy (take) or a fresh load
         assert y is not None  # with_target=True always returns targets
         return Split(x, y)
 

@@ -168,7 +168,7 @@ class Preprocessor:
         return self
 
     def transform(
-        self, raw: RawTable | RawArrays, *, with_target: bool = True
+        self, raw: RawTable | RawArrays, *, with_target: bool = True, in_place: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features and (optionally) targets as tensors, using only the fitted state.
 
@@ -176,6 +176,8 @@ class Preprocessor:
             raw: rows of the same kind as in :meth:`fit` (a table with the training columns, or
                 arrays with the training sample shape).
             with_target: encode the target too; when false the target (if any) is ignored.
+            in_place: float32 array features may be scaled in their own memory (the tensor then
+                shares it): for arrays the caller made for this call, to save a copy of the data.
 
         Returns:
             ``(x, y)``: x float32, contiguous, ``(n, *input_shape_)``; y ``(n,)`` int64 class indices
@@ -188,7 +190,7 @@ class Preprocessor:
         if isinstance(raw, RawTable) and isinstance(features, TableEncoder):
             x = features.transform(raw.frame.drop(columns=[raw.target]) if raw.target is not None else raw.frame)
         elif isinstance(raw, RawArrays) and isinstance(features, ArrayScaler):
-            x = features.transform(raw.x)
+            x = features.transform(raw.x, in_place=in_place)
         else:
             trained = "a table" if isinstance(features, TableEncoder) else "arrays"
             given = "a table" if isinstance(raw, RawTable) else "arrays"

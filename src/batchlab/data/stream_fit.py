@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from batchlab.data.moments import Moments
 from batchlab.data.preprocess import STATE_FORMAT, Preprocessor
 from batchlab.data.target import MAX_AUTO_CLASSES, value_strings
 from batchlab.errors import DataError
@@ -36,68 +37,6 @@ __all__ = ["MEDIAN_SAMPLE_VALUES", "fit_streamed"]
 MEDIAN_SAMPLE_VALUES = 1_000_000
 
 
-class _Moments:
-    """Running sums of finite values along some axes, per feature or channel."""
-
-    def __init__(self, axes: tuple[int, ...]) -> None:
-        self.axes = axes
-        self.total: np.ndarray | None = None
-        self.squares: np.ndarray | None = None
-        self.count: np.ndarray | None = None
-        self.low: np.ndarray | None = None
-        self.high: np.ndarray | None = None
-        self.missing: np.ndarray | None = None
-
-    def add(self, values: np.ndarray) -> None:
-        data = values.astype(np.float64)
-        finite = np.isfinite(data)
-        if finite.all():  # the common case: fewer passes over the block
-            rows = np.prod([data.shape[a] for a in self.axes])
-            parts = (
-                data.sum(axis=self.axes),
-                np.square(data).sum(axis=self.axes),
-                np.full(data.shape[1], rows),
-                data.min(axis=self.axes),
-                data.max(axis=self.axes),
-                np.zeros(data.shape[1], dtype=np.int64),
-            )
-        else:
-            clean = np.where(finite, data, 0.0)
-            parts = (
-                clean.sum(axis=self.axes),
-                np.square(clean).sum(axis=self.axes),
-                finite.sum(axis=self.axes),
-                np.where(finite, data, np.inf).min(axis=self.axes),
-                np.where(finite, data, -np.inf).max(axis=self.axes),
-                (~finite).sum(axis=self.axes),
-            )
-        if self.total is None:
-            self.total, self.squares, self.count, self.low, self.high, self.missing = parts
-            return
-        assert self.squares is not None and self.count is not None and self.low is not None
-        assert self.high is not None and self.missing is not None
-        self.total = self.total + parts[0]
-        self.squares = self.squares + parts[1]
-        self.count = self.count + parts[2]
-        self.low = np.minimum(self.low, parts[3])
-        self.high = np.maximum(self.high, parts[4])
-        self.missing = self.missing + parts[5]
-
-    def filled(self, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Mean, std (population), min and max once missing values take ``fill``."""
-        assert self.total is not None and self.squares is not None and self.count is not None
-        assert self.low is not None and self.high is not None and self.missing is not None
-        n = self.count + self.missing
-        total = self.total + self.missing * fill
-        squares = self.squares + self.missing * fill**2
-        mean = total / n
-        std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-        has = self.missing > 0
-        low = np.where(has, np.minimum(self.low, fill), self.low)
-        high = np.where(has, np.maximum(self.high, fill), self.high)
-        return mean, std, low, high
-
-
 def fit_streamed(cfg: DataConfig, split: BlockSplit, layout: RowLayout) -> Preprocessor:
     """A preprocessor fitted on the training rows of ``split`` (read once, block by block).
 
@@ -110,7 +49,7 @@ def fit_streamed(cfg: DataConfig, split: BlockSplit, layout: RowLayout) -> Prepr
         DataError: a missing target, a missing feature with ``missing: error``, a single class.
     """
     axes = (0,) if not layout.image else (0, 2, 3)
-    features = _Moments(axes)
+    features = Moments(axes)
     target_sum, target_squares, distinct, integral = 0.0, 0.0, np.empty(0), True
     sample: list[np.ndarray] = []
     sample_rows = max(1, MEDIAN_SAMPLE_VALUES // max(1, int(np.prod(layout.sample_shape))))
@@ -174,7 +113,7 @@ def _target_state(task: str, scale: bool, distinct: np.ndarray, total: float, sq
 
 
 def _scaler_state(
-    cfg: DataConfig, layout: RowLayout, moments: _Moments, sample: np.ndarray, uint8: bool
+    cfg: DataConfig, layout: RowLayout, moments: Moments, sample: np.ndarray, uint8: bool
 ) -> dict[str, Any]:
     if layout.image:
         per_channel = np.moveaxis(sample, 1, 0).reshape(sample.shape[1], -1)
