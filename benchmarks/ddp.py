@@ -35,8 +35,13 @@ def _worker(data: str, width: int, out: str) -> None:
         "name": "ddp-bench",
         "data": {"source": data, "split": {"val": 0.1, "test": 0.0}},
         "model": {"name": "mlp", "hidden": [width, width]},
-        "train": {"batch_size": GLOBAL_BATCH, "epochs": EPOCHS, "early_stopping": {"enabled": False},
-                  "checkpoint": {"every_epochs": None, "every_seconds": None}, "threads": 1},
+        "train": {
+            "batch_size": GLOBAL_BATCH,
+            "epochs": EPOCHS,
+            "early_stopping": {"enabled": False},
+            "checkpoint": {"every_epochs": None, "every_seconds": None},
+            "threads": 1,
+        },
     }
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -55,18 +60,35 @@ def _worker(data: str, width: int, out: str) -> None:
     if rank == 0:
         info = result.info
         steps = info["steps"]
-        Path(out, "result.json").write_text(json.dumps({
-            "world": world, "width": width, "parameters": parameters,
-            "samples_per_second": info["samples"] / info["train_seconds"],
-            "step_ms": info["train_seconds"] / steps * 1000, "allreduce_ms": allreduce_ms,
-        }))
+        Path(out, "result.json").write_text(
+            json.dumps(
+                {
+                    "world": world,
+                    "width": width,
+                    "parameters": parameters,
+                    "samples_per_second": info["samples"] / info["train_seconds"],
+                    "step_ms": info["train_seconds"] / steps * 1000,
+                    "allreduce_ms": allreduce_ms,
+                }
+            )
+        )
 
 
 def _measure(data: str, width: int, world: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world}",
-                   __file__, "--worker", data, str(width), out]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={world}",
+            __file__,
+            "--worker",
+            data,
+            str(width),
+            out,
+        ]
         subprocess.run(command, check=True, env=env, capture_output=True)
         return json.loads(Path(out, "result.json").read_text())  # type: ignore[no-any-return]
 
@@ -84,15 +106,19 @@ def main() -> None:
             one, two = _measure(data, width, 1), _measure(data, width, 2)
             rows.append((width, one, two))
     print(f"global batch {GLOBAL_BATCH}, {EPOCHS} epochs, 1 thread per process, gloo on loopback\n")
-    print("| MLP width | parameters | 1 process samples/s | 2 processes samples/s | per process | efficiency "
-          "| step (2 proc) | all-reduce of the gradient | share of the step |")
+    print(
+        "| MLP width | parameters | 1 process samples/s | 2 processes samples/s | per process | efficiency "
+        "| step (2 proc) | all-reduce of the gradient | share of the step |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for width, one, two in rows:
         efficiency = two["samples_per_second"] / (2 * one["samples_per_second"])
         share = two["allreduce_ms"] / two["step_ms"]
-        print(f"| {width} | {one['parameters']:,} | {one['samples_per_second']:,.0f} | "
-              f"{two['samples_per_second']:,.0f} | {two['samples_per_second'] / 2:,.0f} | {efficiency:.2f} | "
-              f"{two['step_ms']:.2f} ms | {two['allreduce_ms']:.2f} ms | {share:.0%} |")
+        print(
+            f"| {width} | {one['parameters']:,} | {one['samples_per_second']:,.0f} | "
+            f"{two['samples_per_second']:,.0f} | {two['samples_per_second'] / 2:,.0f} | {efficiency:.2f} | "
+            f"{two['step_ms']:.2f} ms | {two['allreduce_ms']:.2f} ms | {share:.0%} |"
+        )
 
 
 if __name__ == "__main__":

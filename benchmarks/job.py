@@ -1,8 +1,8 @@
 """One measurement in a fresh process; prints one JSON line (the orchestrator reads the last line).
 
-    python -m benchmarks.job throughput SYSTEM BATCH [--samples N] [--warmup 1] [--timed 3]
-    python -m benchmarks.job accuracy SYSTEM [--target 0.97] [--max-epochs 100]
-    python -m benchmarks.job flops
+python -m benchmarks.job throughput SYSTEM BATCH [--samples N] [--warmup 1] [--timed 3]
+python -m benchmarks.job accuracy SYSTEM [--target 0.97] [--max-epochs 100]
+python -m benchmarks.job flops
 """
 
 from __future__ import annotations

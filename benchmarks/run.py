@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmarks.systems import SYSTEMS
 from benchmarks.workload import (
@@ -140,7 +139,9 @@ class Suite:
     # ------------------------------------------------------------------------------- cold start
 
     def cold_commands(self, run_dir: Path, epochs: int | None) -> dict[str, list[str]]:
-        commands = {"batchlab train": [str(BIN / "batchlab"), "train", "configs/digits.yaml", "--run-dir", str(run_dir)]}
+        commands = {
+            "batchlab train": [str(BIN / "batchlab"), "train", "configs/digits.yaml", "--run-dir", str(run_dir)]
+        }
         if epochs is not None:
             out = str(run_dir.parent / "bare-weights.pt")
             commands["bare script"] = [sys.executable, "benchmarks/cold_bare.py", "--epochs", str(epochs), "--out", out]
@@ -190,7 +191,7 @@ class Suite:
             f"- command: `{a.command}`",
             f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {THREADS} threads "
             f"per job; Python {platform.python_version()}; torch {_version('torch')}; load average at start "
-            f"{a.load_start}, at end {' / '.join(f'{x:.1f}' for x in os.getloadavg())}",
+            f"{a.load_start}, at end {a.load_end or ' / '.join(f'{x:.1f}' for x in os.getloadavg())}",
             f"- {a.rounds} interleaved rounds; each cell is the median (min–max over rounds); ratios are taken "
             "within a round",
             f"- 1-minute load average when the jobs started (other work on this shared machine): {self.loads()}",
@@ -198,6 +199,7 @@ class Suite:
         ]
         if "throughput" in a.sections:
             lines += self.throughput_table()
+            lines += self.lead_table()
         if "accuracy" in a.sections:
             lines += self.accuracy_table()
         if "cold" in a.sections:
@@ -237,6 +239,23 @@ class Suite:
                     f"| {system} | {batch} | {fmt_range(rates, 0)} | {fmt_range(ratio) if ratio else '-'} | "
                     f"{share:.1%} |"
                 )
+        return [*lines, ""]
+
+    def lead_table(self) -> list[str]:
+        """batchlab's samples/s over each other system's, per round (the issue's targets are such ratios)."""
+        others = [s for s in self.args.systems if s != "batchlab"]
+        if "batchlab" not in self.args.systems or not others:
+            return []
+        lines = [
+            "### batchlab's throughput over each system's (ratio within a round; > 1: batchlab is faster)",
+            "",
+            "| batch | " + " | ".join(others) + " |",
+            "|---:|" + "---:|" * len(others),
+        ]
+        for batch in self.args.batches:
+            mine = ("throughput", "batchlab", str(batch))
+            cells = [self.ratios(mine, ("throughput", other, str(batch)), "samples_per_s") for other in others]
+            lines.append(f"| {batch} | " + " | ".join(fmt_range(c) if c else "-" for c in cells) + " |")
         return [*lines, ""]
 
     def accuracy_table(self) -> list[str]:
@@ -319,7 +338,11 @@ def main() -> None:
     parser.add_argument("--scaling", default="60000,600000,6000000", help="sample counts of the linear-cost section")
     parser.add_argument("--quick", action="store_true", help="2 rounds, batchlab/bare/dataloader/sklearn only")
     parser.add_argument("--out", default=str(RESULTS), help="folder for latest.md and latest.json")
+    parser.add_argument("--report", metavar="JSON", help="only rewrite the report of a saved latest.json")
     args = parser.parse_args()
+    if args.report:
+        print(rewrite_report(Path(args.report)))
+        return
     args.command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
     if args.quick:
         args.rounds, args.systems = 2, "batchlab,bare,dataloader,sklearn"
@@ -330,6 +353,7 @@ def main() -> None:
     args.batches = [int(b) for b in args.batches.split(",")]
     args.scaling = [int(s) for s in args.scaling.split(",")]
     args.load_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    args.load_end = None
 
     suite = Suite(args)
     suite.run()
@@ -339,7 +363,40 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.md").write_text(report)
     raw = {" ".join(k): v for k, v in suite.results.items()}
-    (out / "latest.json").write_text(json.dumps({"command": args.command, "results": raw}, indent=1) + "\n")
+    saved = {
+        "command": args.command,
+        "load_start": args.load_start,
+        "load_end": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "cold_epochs": suite.cold_epochs,
+        "results": raw,
+    }
+    (out / "latest.json").write_text(json.dumps(saved, indent=1) + "\n")
+
+
+def rewrite_report(path: Path) -> str:
+    """The report of a saved run (``latest.json``), rewritten beside it as ``latest.md``."""
+    saved = json.loads(path.read_text())
+    results: dict[Key, list[dict[str, float]]] = defaultdict(list)
+    for key, rows in saved["results"].items():
+        kind, _, rest = key.partition(" ")
+        results[(kind, rest) if kind == "cold" else tuple(key.split(" "))] = rows  # cold names hold spaces
+    keys = list(results)
+    args = argparse.Namespace(
+        command=saved["command"],
+        load_start=saved.get("load_start", "not recorded"),
+        load_end=saved.get("load_end", "not recorded"),
+        rounds=1 + max(int(r["round"]) for rows in results.values() for r in rows),
+        sections=list(dict.fromkeys(k[0] for k in keys if k[0] != "flops")),
+        systems=list(dict.fromkeys(k[1] for k in keys if k[0] in ("throughput", "accuracy"))),
+        batches=sorted({int(k[2]) for k in keys if k[0] == "throughput"}),
+        scaling=sorted({int(k[1]) for k in keys if k[0] == "scaling"}),
+    )
+    suite = Suite(args)
+    suite.results = results
+    suite.cold_epochs = int(saved.get("cold_epochs", 0))
+    report = suite.report()
+    path.with_suffix(".md").write_text(report)
+    return report
 
 
 if __name__ == "__main__":

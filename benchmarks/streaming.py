@@ -68,7 +68,9 @@ def data_file(gigabytes: int) -> Path:
 
 def cache_share(path: Path) -> float:
     """Fraction of ``path`` in the page cache (``fincore``), or nan when it cannot be measured."""
-    done = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)], capture_output=True, text=True
+    )
     try:
         return int(done.stdout.split()[0]) / path.stat().st_size
     except (IndexError, ValueError):

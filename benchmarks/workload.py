@@ -11,6 +11,7 @@ stratified with seed 0, standardized with training statistics; an MLP 64â†’128â†
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +168,7 @@ def make_mlp(widths: tuple[int, ...]) -> object:
     from torch import nn
 
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(nn.ReLU())
@@ -184,6 +185,6 @@ def train_flops_per_sample(widths: tuple[int, ...]) -> int:
     >>> train_flops_per_sample((64, 256, 256, 10))
     474112
     """
-    layers = list(zip(widths[:-1], widths[1:], strict=True))
+    layers = list(itertools.pairwise(widths))
     total = sum(4 * a * b for a, b in layers)
     return total + sum(2 * a * b for a, b in layers[1:])

@@ -27,7 +27,9 @@ from benchmarks.workload import (
 )
 
 
-def _config(data: Arrays, hidden: tuple[int, ...], batch_size: int, epochs: int, optimizer: dict[str, Any]) -> dict[str, Any]:
+def _config(
+    data: Arrays, hidden: tuple[int, ...], batch_size: int, epochs: int, optimizer: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "name": "bench",
         "data": {
@@ -51,7 +53,7 @@ def _config(data: Arrays, hidden: tuple[int, ...], batch_size: int, epochs: int,
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(file=open(os.devnull, "w"), force_terminal=True, width=120)  # noqa: SIM115
+    return Console(file=open(os.devnull, "w"), force_terminal=True, width=120)
 
 
 def throughput(data: Arrays, batch_size: int, warmup: int, timed: int, **options: Any) -> dict[str, float]:

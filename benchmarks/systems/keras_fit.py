@@ -34,7 +34,15 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int) -> dict[s
 
     optimizer = keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM)
     model = _model(data.x_train.shape[1], HIDDEN, N_CLASSES, optimizer, [])
-    model.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=warmup + timed, shuffle=True, verbose=0, callbacks=[EpochTimer()])
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=batch_size,
+        epochs=warmup + timed,
+        shuffle=True,
+        verbose=0,
+        callbacks=[EpochTimer()],
+    )
     seconds = ends[-1] - ends[warmup - 1]
     return {"samples_per_s": timed * len(data.x_train) / seconds, "seconds": seconds}
 

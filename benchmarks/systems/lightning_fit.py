@@ -14,7 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks.workload import DIGITS_BATCH, DIGITS_HIDDEN, DIGITS_LR, HIDDEN, LR, MOMENTUM, N_CLASSES, Arrays, make_mlp
+from benchmarks.workload import (
+    DIGITS_BATCH,
+    DIGITS_HIDDEN,
+    DIGITS_LR,
+    HIDDEN,
+    LR,
+    MOMENTUM,
+    N_CLASSES,
+    Arrays,
+    make_mlp,
+)
 
 
 def _module(widths: tuple[int, ...], make_optimizer: Any) -> Any:
@@ -67,8 +77,14 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int) -> dict[s
             ends.append(time.perf_counter())
 
     torch.manual_seed(0)
-    module = _module((data.x_train.shape[1], *HIDDEN, N_CLASSES), lambda p: torch.optim.SGD(p, lr=LR, momentum=MOMENTUM))
-    loader = DataLoader(TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)), batch_size=batch_size, shuffle=True)
+    module = _module(
+        (data.x_train.shape[1], *HIDDEN, N_CLASSES), lambda p: torch.optim.SGD(p, lr=LR, momentum=MOMENTUM)
+    )
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)),
+        batch_size=batch_size,
+        shuffle=True,
+    )
     _trainer(warmup + timed, [EpochTimer()]).fit(module, loader)
     seconds = ends[-1] - ends[warmup - 1]
     return {"samples_per_s": timed * len(data.x_train) / seconds, "seconds": seconds}
@@ -86,8 +102,14 @@ def time_to_accuracy(data: Arrays, target: float, max_epochs: int) -> dict[str, 
                 reached.update(seconds=time.perf_counter() - start, epochs=trainer.current_epoch + 1, reached=1)
                 trainer.should_stop = True
 
-    train = DataLoader(TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)), batch_size=DIGITS_BATCH, shuffle=True)
-    val = DataLoader(TensorDataset(torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)), batch_size=len(data.x_val))
+    train = DataLoader(
+        TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)),
+        batch_size=DIGITS_BATCH,
+        shuffle=True,
+    )
+    val = DataLoader(
+        TensorDataset(torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)), batch_size=len(data.x_val)
+    )
     start = time.perf_counter()
     torch.manual_seed(0)
     module = _module((data.x_train.shape[1], *DIGITS_HIDDEN, 10), lambda p: torch.optim.Adam(p, lr=DIGITS_LR))

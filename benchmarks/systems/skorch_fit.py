@@ -7,7 +7,17 @@ from typing import Any
 
 import torch
 
-from benchmarks.workload import DIGITS_BATCH, DIGITS_HIDDEN, DIGITS_LR, HIDDEN, LR, MOMENTUM, N_CLASSES, Arrays, make_mlp
+from benchmarks.workload import (
+    DIGITS_BATCH,
+    DIGITS_HIDDEN,
+    DIGITS_LR,
+    HIDDEN,
+    LR,
+    MOMENTUM,
+    N_CLASSES,
+    Arrays,
+    make_mlp,
+)
 
 
 def throughput(data: Arrays, batch_size: int, warmup: int, timed: int) -> dict[str, float]:

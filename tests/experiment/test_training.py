@@ -161,8 +161,11 @@ def test_a_full_disk_is_detected_before_training(tmp_path: Path, monkeypatch: py
 
 
 def test_the_best_weights_are_kept_beside_the_checkpoints(tmp_path: Path) -> None:
-    result = batchlab.fit(_quick(tmp_path, "iris", epochs=5, early_stopping={"monitor": "val_accuracy"}),
-                          run_dir=tmp_path / "run", progress=False)
+    result = batchlab.fit(
+        _quick(tmp_path, "iris", epochs=5, early_stopping={"monitor": "val_accuracy"}),
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
     assert best["monitor"] == "val_accuracy"
     assert best["value"] == max(r["val_accuracy"] for r in result.history)
