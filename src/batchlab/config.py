@@ -325,6 +325,11 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="mixed precision: bf16 / fp16 autocast of the forward pass (fp16 with a grad scaler)"
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model (forward and backward): faster steps after tens of seconds of "
+        "compiling in the first batches; needs a C++ compiler on CPU",
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod

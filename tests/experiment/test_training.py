@@ -170,3 +170,19 @@ def test_the_best_weights_are_kept_beside_the_checkpoints(tmp_path: Path) -> Non
     assert best["monitor"] == "val_accuracy"
     assert best["value"] == max(r["val_accuracy"] for r in result.history)
     assert (tmp_path / "run" / "checkpoints" / "best.safetensors").exists()
+
+
+def test_compile_trains_like_eager_and_saves_plain_weights(tmp_path: Path) -> None:
+    """``train.compile`` wraps the model in torch.compile; weights, checkpoints and metrics stay the same."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for compiled in (False, True):
+        config = _quick(tmp_path, "iris", epochs=3, compile=compiled)
+        runs[compiled] = batchlab.fit(config, run_dir=tmp_path / f"run-{compiled}", progress=False)
+    eager, fast = runs[False], runs[True]
+    assert [round(r["val_loss"], 4) for r in fast.history] == [round(r["val_loss"], 4) for r in eager.history]
+    saved = load_file(fast.run_dir / "model.safetensors")
+    assert set(saved) == set(load_file(eager.run_dir / "model.safetensors"))  # no "_orig_mod." prefixes
+    checkpoint = sorted((fast.run_dir / "checkpoints").glob("step-*"))[-1]
+    assert not any("_orig_mod" in key for key in load_file(checkpoint / "model.safetensors"))

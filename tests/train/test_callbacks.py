@@ -303,3 +303,26 @@ def test_best_weights_are_written_with_checkpoints_and_at_the_end(tmp_path: Path
         saved = load_file(directory / "best.safetensors")
         assert all(torch.equal(saved[k], weights_at[best["epoch"]][k]) for k in saved)
         assert not list(directory.glob(".*.tmp"))
+
+
+def test_progress_bar_shows_epoch_running_loss_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchlab.train.callbacks import progress
+
+    monkeypatch.setattr(progress, "_REFRESH_SECONDS", 0.0)  # redraw after every batch
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=150, force_terminal=True, color_system=None)
+    torch.manual_seed(0)
+    x, y = torch.randn(30, 3), torch.randint(0, 3, (30,))
+    model = nn.Linear(3, 3)
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        settings=LoopSettings(epochs=2),
+        callbacks=[ProgressBar(console)],
+    )
+    drawn = buffer.getvalue()
+    assert "epoch 1" in drawn and "epoch 2" in drawn
+    assert "3/3" in drawn and "samples/s" in drawn
+    assert " acc " in drawn  # the running accuracy next to the running loss

@@ -32,6 +32,7 @@ from batchlab.experiment.components import (
 from batchlab.experiment.rundir import RunDirectory, default_run_path
 from batchlab.models import build_model
 from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, EarlyStopping, NaNGuard, ProgressBar
+from batchlab.train.callbacks.base import unwrap_module
 from batchlab.train.callbacks.graceful_stop import GracefulStop
 from batchlab.train.callbacks.tracker import MetricTracker
 from batchlab.train.checkpoint import latest_valid_checkpoint, remove_stale_staging, restore_rng, save_weights
@@ -140,6 +141,8 @@ def _train(
         model = build_model(config.model, data.input_shape, objective.num_outputs)
     core = model.to(device)
     model = _data_parallel(core, config, workers, device)
+    if config.train.compile:
+        model = torch.compile(model)  # type: ignore[assignment]  # (DDP included: torch splits at its buckets)
     batches = train_batches(config, data.train, device)
     val = eval_batches(data.val, device, data.is_image) if data.val is not None and len(data.val) else None
     settings = LoopSettings(
@@ -423,7 +426,7 @@ def _restore(
         # Killed before its first checkpoint: the run starts over (the same seed gives the same run).
         log.warning("--resume %s: no valid checkpoint yet; training from the start", run.path)
         return
-    core = getattr(model, "module", model)
+    core = unwrap_module(model)
     problems = weight_mismatches(core.state_dict(), checkpoint.model)
     if problems:
         raise CheckpointError(f"--resume {run.path}: the checkpoint does not fit the model: {'; '.join(problems)}")

@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 __all__ = ["Callback", "CallbackList", "TrainingContext"]
 
 
+def unwrap_module(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` without its ``torch.compile`` and ``DistributedDataParallel`` wrappers (the trained module)."""
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(model._modules.get("_orig_mod"), torch.nn.Module):
+            model = model._modules["_orig_mod"]  # type: ignore[assignment]
+        else:
+            return model
+
+
 class TrainingContext:
     """What callbacks may touch besides the state: the model, optimizer and scheduler.
 
@@ -54,9 +65,8 @@ class TrainingContext:
 
     @property
     def module(self) -> torch.nn.Module:
-        """The model without a data-parallel wrapper: its state dict keys are the same on any number of workers."""
-        inner = getattr(self.model, "module", None)
-        return inner if isinstance(inner, torch.nn.Module) else self.model
+        """The model without data-parallel or ``torch.compile`` wrappers: the same state dict keys in every case."""
+        return unwrap_module(self.model)
 
     @property
     def lr(self) -> float:
