@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from batchlab.data.pipeline import PreparedData, Split
+from batchlab.data.prepared import PreparedData, Split
 from batchlab.data.rows import open_rows
 from batchlab.data.stream_fit import fit_streamed
 from batchlab.data.stream_layout import RowLayout
