@@ -102,3 +102,12 @@ def test_a_batch_size_override_records_the_base_batch_for_lr_scaling() -> None:
     explicit = {"train": {"lr_scaling": {"rule": "sqrt", "base_batch_size": 8}}}
     assert make_config(explicit, ["train.batch_size=256"]).train.lr_scaling.base_batch_size == 8
     assert make_config({"train": {"batch_size": 32}}, ["train.batch_size=64"]).train.lr_scaling.base_batch_size is None
+
+
+def test_yaml_reads_exponent_numbers_as_floats(tmp_path: Path) -> None:
+    """``1e-4`` is a string in YAML 1.1 (PyYAML's default); config files and search spaces read it as a float."""
+    from batchlab.config import read_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-4\nsteps: 1E3\nname: 1e-4x\n")
+    assert read_yaml(path, "config file") == {"lr": 1e-4, "steps": 1000.0, "name": "1e-4x"}

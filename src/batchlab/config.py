@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -402,24 +403,45 @@ def _effective_batch(raw: Mapping[str, Any]) -> int | None:
     return None
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but ``1e-4`` is a float (as in YAML 1.2) rather than a string (YAML 1.1)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document in ``path`` (safe loading; ``1e-4`` is a float).
+
+    Raises:
+        ConfigError: ``"{what} does not exist"``, ``"... cannot be read: ..."`` or
+            ``"... is not valid YAML at line N"``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} cannot be read: {exc.__class__.__name__}") from None
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} is not valid YAML{line}") from None
+
+
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Read a YAML config file, apply ``key=value`` overrides and validate.
 
     The config's ``name`` defaults to the file's stem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.__class__.__name__}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML{line}") from None
+    raw = read_yaml(path, f"config file {str(path)!r}")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

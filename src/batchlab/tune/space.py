@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
+from batchlab.config import read_yaml
 from batchlab.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -169,20 +168,8 @@ def load_space(path: str | Path) -> SearchSpace:
         ConfigError: the file is missing, is not YAML, or a distribution is malformed.
     """
     path = Path(path)
-    where = f"--space {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: the file does not exist") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: the file cannot be read ({exc.__class__.__name__})") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}: not valid YAML{line}") from None
-    return parse_space(raw, source=where)
+    raw = read_yaml(path, f"--space: file {str(path)!r}")
+    return parse_space(raw, source=f"--space {path}")
 
 
 def parse_space(raw: Any, source: str = "--space") -> SearchSpace:
@@ -265,14 +252,3 @@ def _show(value: Any) -> str:
         return json.dumps(value)
     except (TypeError, ValueError):
         return repr(value)
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, but ``1e-4`` is a float (YAML 1.2) rather than a string (YAML 1.1)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
