@@ -32,17 +32,15 @@ def plot_learning_curves(
     Returns:
         The written path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend or global figure state
 
     x = [float(r["epoch"]) for r in rows]
     metric = _main_metric(rows)
     panels = [("loss", ["train_loss", "val_loss"])]
     if metric is not None:
         panels.append((metric.removeprefix("val_"), [f"train_{metric[4:]}", metric]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(panels), 3.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (label, keys) in zip(axes[0], panels, strict=True):
         for key, style in zip(keys, ("-", "-"), strict=True):
             ys = [r.get(key) for r in rows]
@@ -76,7 +74,6 @@ def plot_learning_curves(
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
-    plt.close(fig)
     return path
 
 
