@@ -156,9 +156,7 @@ class ArrayScaler:
     def _fit_vectors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fill, then (center, spread) of vectors ``(n, d)`` from a float64 copy: exact medians."""
         values = x.astype(np.float64)
-        values[~np.isfinite(values)] = np.nan
-        fill = np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
-        self.fill_ = np.nan_to_num(fill, nan=0.0)
+        self.fill_ = _median_fill(values)
         values = np.where(np.isnan(values), self.fill_, values)
         if self.scale == "standard":
             return values.mean(axis=0), values.std(axis=0)
@@ -170,15 +168,12 @@ class ArrayScaler:
         """The same for arrays too large to copy: sums over blocks of rows, the fill from a row sample.
 
         The fill is the median of an evenly strided sample of rows (65,536 or, for wide rows, about
-        4 million values; as for streamed data); means, standard deviations and extremes cover every row, missing values
-        counted as the fill. Memory: one block and the sample, not a float64 copy of ``x``.
+        4 million values; as for streamed data); means, standard deviations and extremes cover every
+        row, missing values counted as the fill. Memory: one block and the sample, not a float64 copy.
         """
         n, features = x.shape
         sample_rows = max(1024, min(_MEDIAN_ROWS, _MEDIAN_VALUES // max(1, features)))
-        sample = x[:: max(1, n // sample_rows)].astype(np.float64)
-        sample[~np.isfinite(sample)] = np.nan
-        fill = np.nanmedian(sample, axis=0) if np.isnan(sample).any() else np.median(sample, axis=0)
-        self.fill_ = np.nan_to_num(fill, nan=0.0)
+        self.fill_ = _median_fill(x[:: max(1, n // sample_rows)].astype(np.float64))
         moments = Moments((0,))
         block = max(1, _BLOCK_VALUES // max(1, features))
         for start in range(0, n, block):
@@ -218,6 +213,17 @@ def _divisor(x: np.ndarray) -> float:
     if x.dtype == np.uint8:
         return 255.0
     return largest
+
+
+def _median_fill(values: np.ndarray) -> np.ndarray:
+    """Per-column median of the finite values of float64 ``values`` ``(n, d)`` (0 for a column with none).
+
+    Non-finite entries of ``values`` are set to NaN in place.
+    """
+    values[~np.isfinite(values)] = np.nan
+    fill = np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
+    filled: np.ndarray = np.nan_to_num(fill, nan=0.0)
+    return filled
 
 
 def _sampled_median(channel: np.ndarray) -> float:

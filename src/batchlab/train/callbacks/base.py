@@ -32,6 +32,7 @@ def unwrap_module(model: torch.nn.Module) -> torch.nn.Module:
     while True:
         if isinstance(model, torch.nn.parallel.DistributedDataParallel):
             model = model.module
+        # torch.compile's wrapper, recognised by name: importing its class would import torch._dynamo.
         elif type(model).__name__ == "OptimizedModule" and isinstance(model._modules.get("_orig_mod"), torch.nn.Module):
             model = model._modules["_orig_mod"]  # type: ignore[assignment]
         else:
