@@ -26,6 +26,7 @@ from batchlab.errors import ConfigError, did_you_mean
 
 __all__ = [
     "AUGMENT_NAMES",
+    "AudioConfig",
     "AugmentStep",
     "CheckpointConfig",
     "Config",
@@ -42,12 +43,14 @@ __all__ = [
     "ScheduleConfig",
     "SplitConfig",
     "StreamConfig",
+    "TokenizerConfig",
     "TrainConfig",
     "apply_overrides",
     "config_to_yaml",
     "load_config",
     "make_config",
     "parse_override",
+    "token_budget",
 ]
 
 
@@ -65,6 +68,9 @@ class SplitConfig(_Section):
     test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for the test split (0 disables it)")
     stratify: bool = Field(True, description="keep class proportions in every split (classification only)")
     seed: int = Field(0, description="seed of the split's permutation")
+    by_group: bool = Field(
+        False, description="keep each group (data.group / data.group_pattern, e.g. a speaker) inside one split"
+    )
     val_source: str | None = Field(None, description="a separate file for validation; replaces `val`")
     test_source: str | None = Field(None, description="a separate file for the test split; replaces `test`")
 
@@ -109,8 +115,46 @@ class JitterConfig(_Section):
     contrast: float = Field(0.0, ge=0.0, le=1.0, description="largest relative contrast change")
 
 
-AugmentStep = Annotated[HFlipConfig | CropConfig | RotateConfig | JitterConfig, Field(discriminator="name")]
-AUGMENT_NAMES = ("hflip", "crop", "rotate", "jitter")
+class SpecAugmentConfig(_Section):
+    """Audio: zero random bands of time frames and frequency bins of the features (Park et al. 2019)."""
+
+    name: Literal["specaugment"] = "specaugment"
+    time_masks: int = Field(2, ge=0, le=20, description="time masks per recording")
+    time_width: int = Field(10, ge=1, description="widest time mask, in frames")
+    freq_masks: int = Field(2, ge=0, le=20, description="frequency masks per recording")
+    freq_width: int = Field(8, ge=1, description="widest frequency mask, in feature bins")
+
+
+class NoiseConfig(_Section):
+    """Audio: add white noise at a signal-to-noise ratio drawn from [snr_db, snr_db + snr_range]."""
+
+    name: Literal["noise"] = "noise"
+    snr_db: float = Field(20.0, ge=-10.0, le=80.0, description="lowest signal-to-noise ratio, in dB")
+    snr_range: float = Field(10.0, ge=0.0, le=60.0, description="width of the SNR range drawn from, in dB")
+    p: float = Field(0.5, ge=0.0, le=1.0, description="probability of adding noise to each recording")
+
+
+class ShiftConfig(_Section):
+    """Audio: shift each recording in time by up to ``max_ms`` (circularly within its length)."""
+
+    name: Literal["shift"] = "shift"
+    max_ms: float = Field(100.0, gt=0.0, le=10000.0, description="largest shift, in milliseconds")
+
+
+class GainConfig(_Section):
+    """Audio: scale each recording's loudness by a gain drawn from [-db, +db]."""
+
+    name: Literal["gain"] = "gain"
+    db: float = Field(6.0, gt=0.0, le=40.0, description="largest gain change, in dB")
+
+
+AugmentStep = Annotated[
+    HFlipConfig | CropConfig | RotateConfig | JitterConfig | SpecAugmentConfig | NoiseConfig | ShiftConfig | GainConfig,
+    Field(discriminator="name"),
+]
+IMAGE_AUGMENTS = ("hflip", "crop", "rotate", "jitter")
+AUDIO_AUGMENTS = ("specaugment", "noise", "shift", "gain")
+AUGMENT_NAMES = IMAGE_AUGMENTS + AUDIO_AUGMENTS
 
 
 class StreamConfig(_Section):
@@ -128,18 +172,78 @@ class StreamConfig(_Section):
     )
 
 
+class TokenizerConfig(_Section):
+    """How text becomes token ids; fit on the training split only and saved in the run directory."""
+
+    kind: Literal["char", "word", "bpe"] = Field(
+        "char", description="char: one token per character; word: words and punctuation; bpe: trained subwords"
+    )
+    vocab_size: int = Field(8000, ge=8, description="word / bpe: largest vocabulary, special tokens included")
+    min_freq: int = Field(1, ge=1, description="char / word: fewest occurrences in training text to get a token")
+    lowercase: bool = Field(False, description="lowercase text before tokenizing")
+
+
+class AudioConfig(_Section):
+    """Reading recordings and turning them into features (computed per batch, on the model's device)."""
+
+    sample_rate: int = Field(16000, ge=1000, le=192000, description="rate recordings are resampled to, in Hz")
+    features: Literal["logmel", "mfcc"] = Field("logmel", description="log-mel spectrogram or MFCCs per frame")
+    n_mels: int = Field(40, ge=4, le=256, description="mel bands")
+    n_mfcc: int = Field(20, ge=2, le=128, description="mfcc: cepstral coefficients kept (at most n_mels)")
+    win_ms: float = Field(25.0, gt=0.0, le=200.0, description="analysis window, in milliseconds")
+    hop_ms: float = Field(10.0, gt=0.0, le=100.0, description="hop between frames, in milliseconds")
+    max_seconds: float | None = Field(None, gt=0.0, description="crop longer recordings to this many seconds")
+    fixed_seconds: float | None = Field(
+        None, gt=0.0, description="crop or zero-pad every recording to this length (the simple alternative to masks)"
+    )
+    normalize: Literal["band", "none"] = Field(
+        "band", description="band: standardize each feature band with training-split statistics"
+    )
+    channels: Literal["mix", "error"] = Field(
+        "mix", description="multi-channel recordings: mix down to mono, or reject them"
+    )
+    trim_db: float | None = Field(
+        None, gt=0.0, description="trim leading and trailing audio quieter than peak minus this many dB"
+    )
+
+    @model_validator(mode="after")
+    def _mfcc_within_mels(self) -> AudioConfig:
+        if self.features == "mfcc" and self.n_mfcc > self.n_mels:
+            raise ValueError(f"n_mfcc={self.n_mfcc} exceeds n_mels={self.n_mels}; keep n_mfcc <= n_mels")
+        return self
+
+
 class DataConfig(_Section):
     """Where the data comes from and how it is prepared."""
 
     source: str = Field(
-        "digits", description="built-in dataset name, or a path (.csv .parquet .npz .npy, IDX, image folder)"
+        "digits",
+        description="built-in dataset name, or a path (.csv .parquet .npz .npy .jsonl, IDX, image or audio folder, "
+        ".txt corpus)",
     )
     target: str | None = Field(None, description="target column of a table; default: the last column")
     labels: str | None = Field(None, description="labels file for IDX images or a features .npy; default: found beside")
     sep: str = Field("auto", description="CSV separator; 'auto' sniffs it")
     header: bool = Field(True, description="whether the CSV's first line names the columns")
     columns: list[str] | None = Field(None, description="column names for a headerless CSV")
-    task: Literal["auto", "classification", "regression"] = Field("auto", description="learning task")
+    task: Literal["auto", "classification", "regression", "language_model"] = Field(
+        "auto", description="learning task; auto: language_model for a .txt corpus, else from the target"
+    )
+    text: str | None = Field(None, description="text column of a table: text classification of that column")
+    encoding: str = Field("utf-8", description="text encoding of text files and tables (e.g. utf-8, latin-1)")
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    max_length: int | None = Field(
+        256, ge=1, description="text: tokens per sample; longer ones are truncated (and counted)"
+    )
+    context: int = Field(128, ge=2, description="language models: tokens per training window")
+    label_pattern: str | None = Field(
+        None, description="audio/image files: regular expression on the file name whose group 1 is the label"
+    )
+    group_pattern: str | None = Field(
+        None, description="regular expression on the file name whose group 1 is the group (e.g. the speaker)"
+    )
+    group: str | None = Field(None, description="column of a table or manifest holding each row's group")
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     categorical: list[str] | None = Field(None, description="columns to treat as categorical (default: detected)")
     numeric: list[str] | None = Field(None, description="columns to treat as numeric (default: detected)")
     drop: list[str] = Field(default_factory=list, description="columns to ignore (ids, leaks)")
@@ -192,7 +296,10 @@ ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu")
 class ModelConfig(_Section):
     """Which network to build. Input and output sizes come from the data."""
 
-    name: Literal["mlp", "cnn"] = Field("mlp", description="model family")
+    name: Literal["mlp", "cnn", "lstm", "gru", "transformer", "gpt", "bag"] = Field(
+        "mlp",
+        description="model family: mlp, cnn; sequences: lstm, gru, transformer (encoder), gpt (causal), bag",
+    )
     hidden: list[Annotated[int, Field(gt=0)]] = Field(
         default_factory=lambda: [256, 256],
         description="MLP: units of each hidden layer; CNN: units of the dense head",
@@ -208,6 +315,17 @@ class ModelConfig(_Section):
     )
     kernel_size: int = Field(3, ge=1, le=15, description="CNN: convolution kernel size in pixels (odd)")
     sync_batchnorm: bool = Field(False, description="synchronize batch-norm statistics across data-parallel workers")
+    embed: int = Field(128, ge=1, description="sequences: token embedding / model width (d_model)")
+    layers: int = Field(2, ge=1, le=64, description="sequences: recurrent or transformer layers")
+    heads: int = Field(4, ge=1, le=64, description="transformer / gpt: attention heads (must divide embed)")
+    units: int | None = Field(None, ge=1, description="lstm / gru: hidden units per direction (null: embed)")
+    bidirectional: bool = Field(False, description="lstm / gru classifiers: read the sequence both ways")
+    pooling: Literal["mean", "max", "cls", "last"] = Field(
+        "mean", description="sequence classifiers: how outputs over time become one vector (masks ignore padding)"
+    )
+    positions: Literal["learned", "sinusoidal"] = Field("learned", description="transformer / gpt: position embeddings")
+    ff_mult: int = Field(4, ge=1, le=16, description="transformer / gpt: feed-forward width as a multiple of embed")
+    tie_embeddings: bool = Field(True, description="language models: share input and output embedding weights")
 
     @field_validator("kernel_size")
     @classmethod
@@ -215,6 +333,12 @@ class ModelConfig(_Section):
         if value % 2 == 0:
             raise ValueError(f"expected an odd kernel size (1, 3, 5, ...), got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.name in ("transformer", "gpt") and self.embed % self.heads:
+            raise ValueError(f"heads={self.heads} must divide embed={self.embed} (each head gets embed / heads)")
+        return self
 
 
 # -------------------------------------------------------------------------------------------- train
@@ -293,11 +417,30 @@ class NoiseScaleConfig(_Section):
     ema: float = Field(0.9, ge=0.0, lt=1.0, description="moving-average decay of the estimates per measurement")
 
 
+_TOKEN_BUDGET = re.compile(r"(\d+)\s*tokens?", re.IGNORECASE)
+
+
+def token_budget(batch_size: int | str) -> int | None:
+    """The tokens per batch of a ``"4096tokens"`` batch size, else ``None``.
+
+    >>> token_budget("4096tokens"), token_budget(32), token_budget("full")
+    (4096, None, None)
+    """
+    if isinstance(batch_size, str) and batch_size.endswith("tokens"):
+        return int(batch_size.removesuffix("tokens"))
+    return None
+
+
 class TrainConfig(_Section):
     """Mini-batches, the optimization and when to stop."""
 
-    batch_size: int | Literal["full"] = Field(
-        64, description='samples per batch: a positive integer, "full" (batch gradient descent) or 1 (SGD)'
+    batch_size: int | str = Field(
+        64,
+        description='samples per batch: a positive integer, "full" (batch gradient descent) or 1 (SGD); '
+        'sequences also take a token budget, e.g. "4096tokens"',
+    )
+    bucket: bool = Field(
+        True, description="variable-length samples: batch samples of similar length (less padding); order shuffled"
     )
     drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
     epochs: int | None = Field(30, gt=0, description="passes over the training split")
@@ -337,8 +480,15 @@ class TrainConfig(_Section):
     def _batch_size(cls, value: Any) -> Any:
         if value == "full":
             return value
+        if isinstance(value, str):
+            match = _TOKEN_BUDGET.fullmatch(value.strip())
+            if match and int(match.group(1)) > 0:
+                return f"{int(match.group(1))}tokens"
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f'expected a positive integer or "full", got {json.dumps(value, default=str)}')
+            raise ValueError(
+                f'expected a positive integer, "full" or a token budget like "4096tokens", '
+                f"got {json.dumps(value, default=str)}"
+            )
         return value
 
     @field_validator("device")
