@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
-from batchlab.data.preprocess import Preprocessor
+from batchlab.data.sequences.ragged import Ragged
+from batchlab.inputs import InputSpec
 
-__all__ = ["InferenceData", "PreparedData", "Split"]
+__all__ = ["FittedPreprocessor", "InferenceData", "PreparedData", "SequenceSplit", "Split", "TokenStream"]
+
+
+class FittedPreprocessor(Protocol):
+    """What every fitted preprocessor (tables and images, text, corpus, audio) offers.
+
+    Attributes:
+        task_: ``classification``, ``regression`` or ``language_model``.
+        classes_: class names (index = class), or ``None``.
+    """
+
+    task_: str
+    classes_: list[str] | None
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-ready state; ``Preprocessor.from_state`` / the kind's ``from_state`` rebuild it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,42 @@ class Split:
 
 
 @dataclass(frozen=True)
+class SequenceSplit:
+    """One split of variable-length samples (texts as token ids, recordings as waveforms).
+
+    Attributes:
+        x: the samples, stored end to end: token ids (int64) or waveforms (float32, at the
+            configured sample rate).
+        y: targets, ``(n,)``: int64 class indices or float32 regression targets.
+        ids: a name per sample (the file of a recording), or ``None``.
+        groups: the group of each sample (e.g. its speaker), or ``None``.
+    """
+
+    x: Ragged
+    y: torch.Tensor
+    ids: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """One contiguous section of a tokenized corpus, for language modelling.
+
+    Attributes:
+        ids: ``(tokens,)`` int64 token ids in text order.
+    """
+
+    ids: torch.Tensor
+
+    def __len__(self) -> int:
+        """Tokens in the section."""
+        return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True)
 class InferenceData:
     """New samples for evaluate / predict, preprocessed with a saved preprocessor.
 
@@ -43,12 +97,12 @@ class InferenceData:
         ids: for an image folder, each image's path relative to it (to label predictions); else ``None``.
     """
 
-    x: torch.Tensor
+    x: torch.Tensor | Ragged
     y: torch.Tensor | None
     ids: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return len(self.x)
 
     def __iter__(self) -> Iterator[torch.Tensor | None]:
         """Unpack as ``x, y = inputs`` (``ids`` stays an attribute)."""
@@ -66,10 +120,10 @@ class PreparedData:
         preprocessor: fitted on ``train`` only; save its ``state_dict()`` with the model.
     """
 
-    train: Split
-    val: Split | None
-    test: Split | None
-    preprocessor: Preprocessor
+    train: Any  # Split | SequenceSplit | TokenStream | StreamedSplit
+    val: Any
+    test: Any
+    preprocessor: FittedPreprocessor
 
     @property
     def task(self) -> str:
@@ -82,17 +136,32 @@ class PreparedData:
         return self.preprocessor.classes_
 
     @property
+    def input_spec(self) -> InputSpec:
+        """What one sample looks like to a model (see :class:`~batchlab.inputs.InputSpec`)."""
+        spec = getattr(self.preprocessor, "input_spec_", None)
+        if isinstance(spec, InputSpec):
+            return spec
+        return InputSpec.from_shape(tuple(getattr(self.preprocessor, "input_shape_", ())))
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample: ``(features,)`` or ``(C, H, W)``."""
-        return self.preprocessor.input_shape_
+        """Shape of one sample: ``(features,)`` or ``(C, H, W)``; one step's shape for sequences."""
+        return self.input_spec.shape
 
     @property
     def is_image(self) -> bool:
         """Whether samples are images ``(C, H, W)``."""
-        return self.preprocessor.is_image_
+        return self.input_spec.kind == "image"
+
+    @property
+    def is_sequence(self) -> bool:
+        """Whether samples are variable-length sequences or language-model windows (text, audio)."""
+        return self.input_spec.is_sequence
 
     @property
     def num_outputs(self) -> int:
-        """Model outputs: the number of classes when > 2, else 1 (binary: one logit for BCE; regression)."""
+        """Model outputs: the vocabulary for a language model; else classes when > 2, else 1 (binary, regression)."""
+        if self.task == "language_model":
+            return int(self.input_spec.vocab_size or 0)
         classes = self.preprocessor.classes_
         return len(classes) if classes is not None and len(classes) > 2 else 1
