@@ -52,7 +52,8 @@ def fit(
         model: any ``torch.nn.Module`` to train instead of the config's model; it maps
             ``(batch, *input_shape)`` to ``(batch, outputs)`` (classes, or 1 for binary and regression).
         run_dir: where to write the run (default ``runs/<name>-<timestamp>``).
-        resume: a run directory to continue from its latest checkpoint (its config is used).
+        resume: a run directory to continue from its latest checkpoint (its config is used); a run
+            trained on a custom module needs that module again as ``model``.
         callbacks: extra callbacks (see :mod:`batchlab.train.callbacks`).
         progress: show the progress bar and the per-epoch table.
         plots: draw ``plots/learning_curves.png``.
@@ -93,11 +94,24 @@ def _is_main_process() -> bool:
     return DistributedInfo.from_env().is_main
 
 
-def evaluate(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
-    """Metrics of a trained run on its test split or on a labelled file (same format as training)."""
-    return evaluate_run(run_dir, data)
+def evaluate(
+    run_dir: str | Path, data: str | Path | None = None, *, model: torch.nn.Module | None = None
+) -> dict[str, Any]:
+    """Metrics of a trained run on its test split or on a labelled file (same format as training).
+
+    Args:
+        run_dir: a run directory.
+        data: a labelled file; default the run's test split.
+        model: for a run trained on a custom module: a new instance of it (its weights are loaded).
+    """
+    return evaluate_run(run_dir, data, model=model)
 
 
-def predict(run_dir: str | Path, source: str | Path, output: str | Path) -> int:
-    """Predict every row/image of ``source`` into the CSV ``output``; returns the row count."""
-    return predict_run(run_dir, source, output)
+def predict(
+    run_dir: str | Path, source: str | Path, output: str | Path, *, model: torch.nn.Module | None = None
+) -> int:
+    """Predict every row/image/text/recording of ``source`` into the CSV ``output``; returns the row count.
+
+    ``model``: for a run trained on a custom module, a new instance of it.
+    """
+    return predict_run(run_dir, source, output, model=model)

@@ -47,9 +47,12 @@ __all__ = [
     "TrainConfig",
     "apply_overrides",
     "config_to_yaml",
+    "diff_configs",
     "load_config",
     "make_config",
     "parse_override",
+    "resolve_data_paths",
+    "samples_of",
     "token_budget",
 ]
 
@@ -420,6 +423,22 @@ class NoiseScaleConfig(_Section):
 _TOKEN_BUDGET = re.compile(r"(\d+)\s*tokens?", re.IGNORECASE)
 
 
+def samples_of(batch_size: int | str, num_samples: int) -> int:
+    """A batch size in samples: an integer as it is, ``"full"`` as ``num_samples``.
+
+    Raises:
+        ConfigError: a token budget, which has no fixed number of samples.
+
+    >>> samples_of(32, 100), samples_of("full", 100)
+    (32, 100)
+    """
+    if batch_size == "full":
+        return num_samples
+    if isinstance(batch_size, str):
+        raise ConfigError(f"train.batch_size: {batch_size!r} is a token budget; this needs a batch size in samples")
+    return batch_size
+
+
 def token_budget(batch_size: int | str) -> int | None:
     """The tokens per batch of a ``"4096tokens"`` batch size, else ``None``.
 
@@ -541,6 +560,60 @@ def make_config(values: Mapping[str, Any] | Config | None = None, overrides: Ite
         # An override changed the batch size: the rate was set for the batch the config had before.
         scaling.base_batch_size = before
     return config
+
+
+def diff_configs(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted paths whose values differ, as ``path: first -> second`` (paths starting with ``ignore`` skipped).
+
+    >>> diff_configs(make_config({"train": {"batch_size": 16}}), make_config({"train": {"batch_size": 64}}))
+    ['train.batch_size: 16 -> 64']
+    """
+    left, right = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
+    return [
+        f"{path}: {left.get(path)!r} -> {right.get(path)!r}"
+        for path in sorted(set(left) | set(right))
+        if left.get(path) != right.get(path) and not path.startswith(ignore)
+    ]
+
+
+_PATH_FIELDS = ("data.source", "data.labels", "data.split.val_source", "data.split.test_source")
+
+
+def resolve_data_paths(config: Config, base: str | Path | None = None) -> tuple[Config, dict[str, str]]:
+    """``config`` with its relative data paths made absolute, so a run directory works from anywhere.
+
+    A value is resolved when it names an existing file or folder relative to ``base`` (default: the
+    working directory); built-in dataset names and absolute paths stay as they are.
+
+    Returns:
+        The resolved config, and the original value of every field that changed (by dotted path).
+    """
+    root = Path(base) if base is not None else Path.cwd()
+    raw = config.model_dump(mode="json")
+    given: dict[str, str] = {}
+    for path in _PATH_FIELDS:
+        *parents, leaf = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        value = node.get(leaf)
+        if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+            continue
+        candidate = root / Path(value).expanduser()
+        if candidate.exists():
+            node[leaf] = str(candidate.resolve())
+            given[path] = value
+    return (Config.model_validate(raw), given) if given else (config, given)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _effective_batch(raw: Mapping[str, Any]) -> int | None:

@@ -131,7 +131,7 @@ def _check_before_launch(config: Path | None, overrides: list[str], resume: Path
         cfg = RunDirectory(resume).read_config()
     else:
         return
-    if cfg.train.batch_size != "full":
+    if isinstance(cfg.train.batch_size, int):
         per_worker_batch(cfg.train.batch_size, nproc)
 
 

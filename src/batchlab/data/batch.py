@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +63,36 @@ class Batch:
         if self.lengths is None:
             return self.tokens
         return len(self) * int(self.x.shape[1])
+
+    def split(self, parts: int, min_size: int = 1) -> list[Batch]:
+        """Micro-batches for gradient accumulation: consecutive chunks of ``ceil(len / parts)`` samples.
+
+        A padded chunk is cut to its own longest sequence. A last chunk smaller than ``min_size`` is
+        merged into the one before it (batch normalization needs 2 samples).
+
+        >>> import torch
+        >>> [len(b) for b in Batch(torch.zeros(41, 2), torch.zeros(41)).split(4)]
+        [11, 11, 11, 8]
+        >>> [len(b) for b in Batch(torch.zeros(5, 2), torch.zeros(5)).split(4, min_size=2)]
+        [2, 3]
+        """
+        if parts <= 1 or len(self) <= 1:
+            return [self]
+        size = -(-len(self) // parts)
+        bounds = [*list(range(0, len(self), size)), len(self)]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_size:
+            del bounds[-2]
+        return [self._slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+
+    def _slice(self, lo: int, hi: int) -> Batch:
+        if self.lengths is None:
+            return Batch(self.x[lo:hi], self.y[lo:hi])
+        lengths = self.lengths[lo:hi]
+        longest = int(lengths.max())
+        y = self.y[lo:hi]
+        if y.dim() == 2 and y.shape[1] == self.x.shape[1]:
+            y = y[:, :longest]  # per-step targets are padded like the inputs
+        return Batch(self.x[lo:hi, :longest], y, lengths)
 
     def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
         """The same batch on ``device`` (lengths included)."""

@@ -4,10 +4,17 @@ A batch is gathered in one call, ``x.index_select(0, indices)``, from contiguous
 Python, no per-sample collate. The order of epoch ``e`` depends only on ``(seed, e)``, so any epoch
 (and any batch inside it) can be replayed exactly after a restart without storing iterator state.
 
+Every kind of mini-batches (these, :class:`~batchlab.data.sequences.SequenceBatches`,
+:class:`~batchlab.data.sequences.WindowBatches`, streamed ones) offers the same three operations:
+``plan(epoch)`` (the row indices of each batch), ``gather(rows, epoch, index)`` (one
+:class:`~batchlab.data.batch.Batch` on the device, transformed) and ``epoch(epoch, start_batch)``
+(the batches in order). Data-parallel shards (:mod:`batchlab.data.sharding`) cut each planned batch
+and call the same ``gather``.
+
 Example:
     >>> import torch
     >>> batches = MiniBatches(torch.zeros(10, 3), torch.arange(10), batch_size=4, seed=0)
-    >>> len(batches), [len(yb) for _, yb in batches.epoch(0)]
+    >>> len(batches), [len(batch) for batch in batches.epoch(0)]
     (3, [4, 4, 2])
 """
 
@@ -15,25 +22,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Literal
 
 import torch
 
-__all__ = ["MiniBatches", "batch_count", "resolve_batch_size"]
+from batchlab.data.batch import Batch
+
+__all__ = ["BatchTransform", "MiniBatches", "batch_count", "epoch_seed", "resolve_batch_size"]
 
 _GATHER_BYTES = 1 << 20
 
-BatchTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
-"""``transform(x_batch, epoch, batch_index) -> x_batch``, e.g. augmentation seeded by position."""
+BatchTransform = Callable[[Batch, int, int], Batch]
+"""``transform(batch, epoch, batch_index) -> batch``, e.g. augmentation seeded by position, or audio features."""
 
 
-def resolve_batch_size(batch_size: int | Literal["full"], num_samples: int) -> int:
+def resolve_batch_size(batch_size: int | str, num_samples: int) -> int:
     """The batch size in samples: ``"full"`` means all ``num_samples`` (batch gradient descent).
 
     >>> resolve_batch_size("full", 1000), resolve_batch_size(32, 1000)
     (1000, 32)
     """
-    return num_samples if batch_size == "full" else int(batch_size)
+    if batch_size == "full":
+        return num_samples
+    if isinstance(batch_size, str):
+        raise ValueError(f"a batch size in samples is an integer or 'full', got {batch_size!r}")
+    return int(batch_size)
 
 
 def batch_count(num_samples: int, batch_size: int, drop_last: bool = False) -> int:
@@ -65,10 +77,12 @@ class MiniBatches:
         shuffle: draw a fresh permutation every epoch; ``False`` keeps the stored order.
         drop_last: drop the last incomplete batch, so every batch has exactly ``batch_size`` samples.
         seed: seed of the per-epoch permutations.
-        transform: applied to each feature batch after gathering (training augmentation).
+        transform: applied to each batch after gathering (training augmentation).
         device: where batches are served; default the device of ``x``. Data kept on the CPU for a
             CUDA device (when it does not fit there) is gathered into pinned memory, about 1 MiB at a
             time, and copied without blocking the host.
+        min_batch: a last batch with fewer samples than this is left out of the epoch (batch
+            normalization needs 2); which samples that are changes from epoch to epoch.
 
     Iterating the object itself runs consecutive epochs (0, 1, 2, ...) like a DataLoader;
     :meth:`epoch` gives one epoch by number and can start mid-epoch.
@@ -78,13 +92,14 @@ class MiniBatches:
         self,
         x: torch.Tensor,
         y: torch.Tensor,
-        batch_size: int | Literal["full"],
+        batch_size: int | str,
         *,
         shuffle: bool = True,
         drop_last: bool = False,
         seed: int = 0,
         transform: BatchTransform | None = None,
         device: torch.device | str | None = None,
+        min_batch: int = 1,
     ) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
@@ -98,6 +113,7 @@ class MiniBatches:
         self.drop_last = drop_last and self.batch_size < len(x)
         self.seed = seed
         self.transform = transform
+        self.min_batch = min_batch
         self._next_epoch = 0
 
     @property
@@ -107,14 +123,20 @@ class MiniBatches:
 
     @property
     def samples_per_epoch(self) -> int:
-        """Samples actually served per epoch (``N`` minus the dropped remainder)."""
-        if self.drop_last:
-            return len(self) * self.batch_size
-        return self.num_samples
+        """Samples actually served per epoch (``N`` minus what is dropped)."""
+        return min(self.num_samples, len(self) * self.batch_size)
 
     def __len__(self) -> int:
         """Batch count: iterations per epoch."""
-        return batch_count(self.num_samples, self.batch_size, self.drop_last)
+        count = batch_count(self.num_samples, self.batch_size, self.drop_last)
+        remainder = self.num_samples - (count - 1) * self.batch_size
+        if count > 1 and remainder < self.min_batch:
+            count -= 1  # a lone last sample left out (batch normalization)
+        return count
+
+    def batches_in_epoch(self, epoch: int) -> int:
+        """Batch count of ``epoch`` (the same for every epoch)."""
+        return len(self)
 
     def permutation(self, epoch: int) -> torch.Tensor:
         """The order of samples in ``epoch``, shape ``(samples,)`` int64; identity when not shuffling."""
@@ -123,8 +145,20 @@ class MiniBatches:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         return torch.randperm(self.num_samples, generator=generator)
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(x_batch, y_batch)`` for batches ``start_batch, ..., len(self) - 1`` of ``epoch``.
+    def plan(self, epoch: int) -> list[torch.Tensor]:
+        """Row indices of each batch of ``epoch``, ``len(self)`` tensors of ``(b,)`` int64."""
+        order = self.permutation(epoch)
+        size = self.batch_size
+        return [order[i * size : (i + 1) * size] for i in range(len(self))]
+
+    def gather(self, rows: torch.Tensor, epoch: int, index: int) -> Batch:
+        """The batch of rows ``rows`` on :attr:`device`, transformed as batch ``index`` of ``epoch``."""
+        rows = rows.to(self.x.device)
+        batch = Batch(self._gather(self.x, rows), self._gather(self.y, rows))
+        return self.transform(batch, epoch, index) if self.transform is not None and len(rows) else batch
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        """Yield batches ``start_batch, ..., len(self) - 1`` of ``epoch``.
 
         Shapes are ``(b, *feature_shape)`` and ``(b,)`` with ``b = batch_size`` except, without
         ``drop_last``, the last batch, which holds the remainder.
@@ -132,7 +166,7 @@ class MiniBatches:
         if self.batch_size >= self.num_samples and self.transform is None:
             # One batch holding everything: order does not change the gradient, so skip the gather.
             if start_batch == 0:
-                yield self.x.to(self.device), self.y.to(self.device)
+                yield Batch(self.x.to(self.device), self.y.to(self.device))
             return
         order = self.permutation(epoch).to(self.x.device)
         size = self.batch_size
@@ -143,10 +177,8 @@ class MiniBatches:
             x_rows, y_rows = self._gather(self.x, rows), self._gather(self.y, rows)
             for index in range(first, last):
                 start = (index - first) * size
-                xb = x_rows[start : start + size]
-                if self.transform is not None:
-                    xb = self.transform(xb, epoch, index)
-                yield xb, y_rows[start : start + size]
+                batch = Batch(x_rows[start : start + size], y_rows[start : start + size])
+                yield self.transform(batch, epoch, index) if self.transform is not None else batch
 
     def _gather(self, source: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """``source[rows]`` on :attr:`device` (staged through pinned memory when it is another one)."""
@@ -168,7 +200,7 @@ class MiniBatches:
         row_bytes = self.x[:1].numel() * self.x.element_size()
         return max(1, _GATHER_BYTES // max(1, self.batch_size * row_bytes))
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         epoch = self._next_epoch
         self._next_epoch += 1
         return self.epoch(epoch)

@@ -9,7 +9,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +24,68 @@ from batchlab.errors import DataError
 if TYPE_CHECKING:
     from batchlab.config import DataConfig
 
-__all__ = ["InferenceData", "PreparedData", "Split", "load_for_inference", "prepare_data"]
+__all__ = [
+    "InferenceData",
+    "PreparedData",
+    "Split",
+    "load_for_inference",
+    "prepare_data",
+    "preprocessor_from_state",
+    "source_kind",
+]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+"""Files an audio folder is made of."""
+
+
+def source_kind(cfg: DataConfig) -> str:
+    """What ``data.source`` holds: ``stream``, ``text`` (a table with a text column), ``corpus`` (text for a
+    language model), ``audio`` (a folder of recordings or a manifest of them), else ``table`` (tables,
+    arrays, IDX files, image folders and the built-in datasets)."""
+    if cfg.stream.enabled:
+        return "stream"
+    if cfg.text is not None:
+        return "text"
+    path = Path(cfg.source).expanduser()
+    if cfg.task == "language_model" or (path.is_file() and path.suffix.lower() == ".txt"):
+        return "corpus"
+    if path.is_dir():
+        suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")}
+        if suffixes and suffixes <= {".txt"}:
+            return "corpus"
+        if suffixes & set(AUDIO_SUFFIXES) and not suffixes & {".png", ".jpg", ".jpeg", ".bmp", ".gif"}:
+            return "audio"
+    elif path.is_file() and path.suffix.lower() == ".csv" and _lists_audio_files(path):
+        return "audio"
+    return "table"
+
+
+def _lists_audio_files(path: Path) -> bool:
+    """Whether a CSV's first lines name audio files (a manifest of recordings)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096).lower()
+    except OSError:
+        return False
+    return any(suffix + sep in head for suffix in AUDIO_SUFFIXES for sep in (",", "\n", ";", "\t", '"'))
+
+
+def preprocessor_from_state(state: dict[str, Any]) -> Any:
+    """The fitted preprocessor a run saved in ``preprocess.json``, of whichever kind it is."""
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind == "text":
+        from batchlab.data.text import TextPreprocessor
+
+        return TextPreprocessor.from_state(state)
+    if kind == "corpus":
+        from batchlab.data.text import CorpusPreprocessor
+
+        return CorpusPreprocessor.from_state(state)
+    if kind == "audio":
+        from batchlab.data.audio import AudioPreprocessor
+
+        return AudioPreprocessor.from_state(state)
+    return Preprocessor.from_state(state)
 
 
 def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -> PreparedData:
@@ -46,10 +108,26 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -
     With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream_data.StreamedSplit`
     objects read from disk batch by batch (see :func:`~batchlab.data.stream_data.prepare_stream`).
     """
-    if cfg.stream.enabled:  # splits that stay on disk (data larger than memory)
+    kind = source_kind(cfg)
+    if kind == "stream":  # splits that stay on disk (data larger than memory)
         from batchlab.data.stream_data import prepare_stream
 
         return prepare_stream(cfg, preprocessor=preprocessor)
+    if kind == "text":
+        from batchlab.data.text import prepare_text
+
+        text: PreparedData = prepare_text(cfg, preprocessor=preprocessor)
+        return text
+    if kind == "corpus":
+        from batchlab.data.text import prepare_corpus
+
+        corpus: PreparedData = prepare_corpus(cfg, preprocessor=preprocessor)
+        return corpus
+    if kind == "audio":
+        from batchlab.data.audio import prepare_audio
+
+        audio: PreparedData = prepare_audio(cfg, preprocessor=preprocessor)
+        return audio
     split = cfg.split
     raw = drop_unlabelled(load_source(cfg), where=f"'{cfg.source}'")
     values = target_values(raw)
@@ -87,7 +165,7 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -
 
 
 def load_for_inference(
-    cfg: DataConfig, preprocessor: Preprocessor, source: str, *, require_target: bool, field: str = "input"
+    cfg: DataConfig, preprocessor: Any, source: str, *, require_target: bool, field: str = "input"
 ) -> InferenceData:
     """Load new samples (``evaluate --data FILE``, ``predict INPUT``) with a fitted preprocessor.
 
@@ -107,6 +185,17 @@ def load_for_inference(
     Raises:
         DataError: the input cannot be loaded or does not match the training data.
     """
+    kind = preprocessor.state_dict().get("kind") if hasattr(preprocessor, "state_dict") else None
+    if kind == "text":
+        from batchlab.data.text import load_text_for_inference
+
+        texts: InferenceData = load_text_for_inference(cfg, preprocessor, source, require_target=require_target)
+        return texts
+    if kind == "audio":
+        from batchlab.data.audio import load_audio_for_inference
+
+        recordings: InferenceData = load_audio_for_inference(cfg, preprocessor, source, require_target=require_target)
+        return recordings
     options = cfg.model_copy(
         update={"target": preprocessor.target_name_, "drop": [], "categorical": None, "numeric": None}
     )

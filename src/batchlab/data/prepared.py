@@ -22,8 +22,11 @@ class FittedPreprocessor(Protocol):
         classes_: class names (index = class), or ``None``.
     """
 
-    task_: str
-    classes_: list[str] | None
+    @property
+    def task_(self) -> str: ...
+
+    @property
+    def classes_(self) -> list[str] | None: ...
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-ready state; ``Preprocessor.from_state`` / the kind's ``from_state`` rebuild it."""
@@ -104,7 +107,7 @@ class InferenceData:
     def __len__(self) -> int:
         return len(self.x)
 
-    def __iter__(self) -> Iterator[torch.Tensor | None]:
+    def __iter__(self) -> Iterator[Any]:
         """Unpack as ``x, y = inputs`` (``ids`` stays an attribute)."""
         return iter((self.x, self.y))
 

@@ -1,31 +1,50 @@
 """Data-parallel mini-batches: every rank takes its slice of each global batch.
 
-All ranks draw the same per-epoch permutation (same seed), cut it into the same global batches of
-``batch_size`` samples, and rank ``r`` of ``world_size`` keeps slice ``r`` of each (``torch.tensor_split``:
-slices differ by at most one sample). So in every epoch each sample is seen exactly once across all
+All ranks compute the same plan of global batches for an epoch (same data, seed and batch size), and
+rank ``r`` of ``world_size`` keeps slice ``r`` of each (``torch.tensor_split``: slices differ by at
+most one sample), gathered by the wrapped batches' own ``gather`` (the same device staging, padding
+and transforms as on one process). So in every epoch each sample is seen exactly once across all
 ranks and none twice: there is no padding. When the last global batch holds fewer samples than there
-are ranks, some ranks get an empty slice for that step; the loss is scaled by the global batch (see
-``batchlab.train.objective.Objective.loss``) so the averaged gradient equals the single-process one.
-With ``drop_last`` the incomplete last global batch is dropped on every rank.
+are ranks, some ranks get an empty slice for that step; the loop weighs each rank's loss by its share
+of the global batch (:meth:`ShardedBatches.global_size`), so the averaged gradient equals the
+single-process one. With ``drop_last`` the incomplete last global batch is dropped on every rank.
 
 Example:
     >>> import torch
     >>> from batchlab.data.batching import MiniBatches
     >>> whole = MiniBatches(torch.zeros(10, 1), torch.arange(10), 4, seed=0)
     >>> shards = [ShardedBatches(whole, rank=r, world_size=2) for r in range(2)]
-    >>> [[len(yb) for _, yb in s.epoch(0)] for s in shards]
+    >>> [[len(batch) for batch in s.epoch(0)] for s in shards]
     [[2, 2, 1], [2, 2, 1]]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 
-from batchlab.data.batching import MiniBatches
+from batchlab.data.batch import Batch
 
-__all__ = ["ShardedBatches", "shard_rows"]
+__all__ = ["PlannedBatches", "ShardedBatches", "shard_rows"]
+
+
+class PlannedBatches(Protocol):
+    """Mini-batches that can list each epoch's batches and gather any of them."""
+
+    batch_size: int
+
+    @property
+    def num_samples(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def batches_in_epoch(self, epoch: int) -> int: ...
+
+    def plan(self, epoch: int) -> list[torch.Tensor]: ...
+
+    def gather(self, rows: torch.Tensor, epoch: int, index: int) -> Batch: ...
 
 
 def shard_rows(rows: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
@@ -34,7 +53,7 @@ def shard_rows(rows: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
 
 
 class ShardedBatches:
-    """One rank's view of :class:`MiniBatches` whose ``batch_size`` is the global batch.
+    """One rank's view of mini-batches whose ``batch_size`` is the global batch.
 
     Args:
         batches: the global mini-batches (identical on every rank: same data, seed and batch size).
@@ -45,12 +64,13 @@ class ShardedBatches:
     optimizer steps.
     """
 
-    def __init__(self, batches: MiniBatches, rank: int, world_size: int) -> None:
+    def __init__(self, batches: PlannedBatches, rank: int, world_size: int) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside [0, {world_size})")
         self.batches = batches
         self.rank = rank
         self.world_size = world_size
+        self._plans: dict[int, list[torch.Tensor]] = {}
 
     @property
     def batch_size(self) -> int:
@@ -62,42 +82,29 @@ class ShardedBatches:
         """Samples per full batch on this rank."""
         return len(shard_rows(torch.arange(self.batches.batch_size), self.rank, self.world_size))
 
-    @property
-    def num_samples(self) -> int:
-        return self.batches.num_samples
-
-    @property
-    def drop_last(self) -> bool:
-        return self.batches.drop_last
-
     def __len__(self) -> int:
         return len(self.batches)
 
-    def global_size(self, index: int) -> int:
-        """Samples in global batch ``index`` (all ranks together)."""
-        size = self.batches.batch_size
-        return min(size, self.batches.num_samples - index * size)
+    def batches_in_epoch(self, epoch: int) -> int:
+        return self.batches.batches_in_epoch(epoch)
 
-    def loss_weight(self, index: int, local_size: int) -> float:
-        """Factor on this rank's mean loss so that DDP's average of gradients is the global batch mean.
+    def _plan(self, epoch: int) -> list[torch.Tensor]:
+        if epoch not in self._plans:
+            self._plans = {epoch: self.batches.plan(epoch)}  # one epoch cached at a time
+        return self._plans[epoch]
 
-        DDP averages the ranks' gradients with equal weights; a rank holding ``n`` of the ``N`` samples of
-        an uneven last batch must count ``world_size * n / N`` times (1 when the batch splits evenly).
-        """
-        return self.world_size * local_size / self.global_size(index)
+    def global_size(self, epoch: int, index: int) -> int:
+        """Samples in global batch ``index`` of ``epoch`` (all ranks together)."""
+        return len(self._plan(epoch)[index])
 
     def global_rows(self, epoch: int, index: int) -> torch.Tensor:
         """Row indices of global batch ``index`` of ``epoch`` (all ranks together)."""
-        size = self.batches.batch_size
-        return self.batches.permutation(epoch)[index * size : (index + 1) * size]
+        return self._plan(epoch)[index]
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This rank's ``(x, y)`` slice of each global batch from ``start_batch`` on."""
-        order = self.batches.permutation(epoch).to(self.batches.x.device)
-        size = self.batches.batch_size
-        for index in range(start_batch, len(self)):
-            rows = shard_rows(order[index * size : (index + 1) * size], self.rank, self.world_size)
-            xb = self.batches.x.index_select(0, rows)
-            if self.batches.transform is not None and len(rows):
-                xb = self.batches.transform(xb, epoch, index * self.world_size + self.rank)
-            yield xb, self.batches.y.index_select(0, rows)
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        """This rank's slice of each global batch from ``start_batch`` on."""
+        plan = self._plan(epoch)
+        for index in range(start_batch, len(plan)):
+            rows = shard_rows(plan[index], self.rank, self.world_size)
+            # Each rank's slice gets its own augmentation draws: index the transform by (batch, rank).
+            yield self.batches.gather(rows, epoch, index * self.world_size + self.rank)

@@ -25,7 +25,7 @@ Example:
     >>> rows = BlockSplit.whole(ArrayRows(np.arange(20.0).reshape(10, 2)), block_rows=4)
     >>> decode = lambda parts: (parts[0][:, :1], parts[0][:, 1])
     >>> batches = StreamBatches(rows, decode, batch_size=4, seed=0)
-    >>> len(batches), [len(yb) for _, yb in batches.epoch(0)]
+    >>> len(batches), [len(batch) for batch in batches.epoch(0)]
     (3, [4, 4, 2])
 """
 
@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from batchlab.data.batch import Batch
 from batchlab.data.batching import BatchTransform, MiniBatches, epoch_seed
 from batchlab.data.permutation import Bijection
 from batchlab.data.prefetch import prefetch
@@ -147,13 +148,14 @@ class StreamBatches(MiniBatches):
         transform: applied to each feature batch on ``device`` (training augmentation).
         device: where batches go; from a CPU to CUDA they are copied from pinned memory without
             blocking the host.
+        min_batch: a last batch with fewer samples than this is left out (batch normalization needs 2).
     """
 
     def __init__(
         self,
         split: BlockSplit,
         decode: Decode,
-        batch_size: int | Literal["full"],
+        batch_size: int | str,
         *,
         shuffle: Shuffle | bool = "exact",
         drop_last: bool = False,
@@ -162,8 +164,10 @@ class StreamBatches(MiniBatches):
         prefetch: int = 4,
         transform: BatchTransform | None = None,
         device: torch.device | str | None = None,
+        min_batch: int = 1,
     ) -> None:
         self.split = split
+        self.min_batch = min_batch
         self.decode = decode
         self._num_samples = split.num_rows
         self.batch_size = split.num_rows if batch_size == "full" else int(batch_size)
@@ -193,15 +197,29 @@ class StreamBatches(MiniBatches):
                 served.append(batch if self.mode == "buffer" else batch[np.argsort(self.split.rows_at(batch))])
         return torch.from_numpy(np.concatenate(served))
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(x_batch, y_batch)`` for batches ``start_batch, ..., len(self) - 1`` of ``epoch``."""
+    def plan(self, epoch: int) -> list[torch.Tensor]:
+        """Split positions of each batch of ``epoch`` (reads nothing)."""
+        order, size = self.permutation(epoch), self.batch_size
+        return [order[i * size : (i + 1) * size] for i in range(len(self))]
+
+    def gather(self, rows: torch.Tensor, epoch: int, index: int) -> Batch:
+        """The batch of split positions ``rows``, read from disk now, on :attr:`device` and transformed."""
+        positions = rows.cpu().numpy().astype(np.int64)
+        store_rows = self.split.rows_at(positions)
+        order = np.argsort(store_rows)
+        x, y = self.decode(self.split.read(store_rows[order]))
+        restore = np.argsort(order)  # back to the order of ``rows``
+        xt, yt = self._tensors(np.asarray(x)[restore], np.asarray(y)[restore])
+        batch = Batch(xt.to(self.device, non_blocking=self._pin), yt.to(self.device, non_blocking=self._pin))
+        return self.transform(batch, epoch, index) if self.transform is not None and len(rows) else batch
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        """Yield batches ``start_batch, ..., len(self) - 1`` of ``epoch``."""
         batches = prefetch(self._produce(epoch, start_batch), self.prefetch_depth)
         try:
             for index, (x, y) in enumerate(batches, start=start_batch):
-                xb = x.to(self.device, non_blocking=self._pin)
-                if self.transform is not None:
-                    xb = self.transform(xb, epoch, index)
-                yield xb, y.to(self.device, non_blocking=self._pin)
+                batch = Batch(x.to(self.device, non_blocking=self._pin), y.to(self.device, non_blocking=self._pin))
+                yield self.transform(batch, epoch, index) if self.transform is not None else batch
         finally:
             batches.close()  # type: ignore[attr-defined]
 

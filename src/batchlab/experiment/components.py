@@ -1,4 +1,10 @@
-"""Build the parts of a run from a config and prepared data: device, objective, batches, optimizer, schedule."""
+"""Device, seeding and the mini-batches of a run, for every kind of data (tables, images, text, audio, corpora).
+
+The kind of a split decides the batches: tensors give :class:`MiniBatches`, variable-length samples
+:class:`SequenceBatches` (padded, bucketed by length), a token stream :class:`WindowBatches` (language
+model windows) and a split on disk :class:`StreamBatches`. Training batches hold the *effective* batch
+(``batch_size x accumulate`` samples: one optimizer step each); the loop cuts them into micro-batches.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +14,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from batchlab.config import Config
+from batchlab.config import Config, token_budget
 from batchlab.data.augment import build_augmenter
-from batchlab.data.batching import MiniBatches, batch_count, epoch_seed
+from batchlab.data.batch import Batch
+from batchlab.data.batching import BatchTransform, MiniBatches, batch_count, epoch_seed
+from batchlab.data.prepared import SequenceSplit, TokenStream
+from batchlab.data.sequences import SequenceBatches, WindowBatches
 from batchlab.data.stream_data import StreamedSplit
 from batchlab.data.streaming import StreamBatches
 from batchlab.errors import ConfigError
-from batchlab.train.objective import Objective, make_objective
+from batchlab.inputs import InputSpec
 
 if TYPE_CHECKING:
     from batchlab.data.pipeline import PreparedData, Split
+    from batchlab.train.distributed import DistributedInfo
+    from batchlab.train.loop import Batches
 
 __all__ = [
     "EVAL_BATCH_IMAGES",
+    "EVAL_BATCH_TOKENS",
     "EVAL_BATCH_VECTORS",
-    "check_batch_size",
+    "effective_batch_size",
     "eval_batches",
-    "objective_for",
     "resolve_device",
     "seed_everything",
     "train_batches",
@@ -32,6 +43,8 @@ __all__ = [
 
 EVAL_BATCH_VECTORS = 4096
 EVAL_BATCH_IMAGES = 512
+EVAL_BATCH_TOKENS = 32768
+EVAL_BATCH_RECORDINGS = 256
 DEVICE_DATA_FRACTION = 0.5
 """In-memory data goes to a CUDA device up front when it needs less than this share of its free memory."""
 
@@ -43,65 +56,93 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; an unavailable device is a config error."""
+def resolve_device(name: str, workers: DistributedInfo | None = None) -> torch.device:
+    """The device a run trains on: ``auto`` picks CUDA when available, else the CPU.
+
+    Under data parallelism on GPUs each worker takes the GPU of its local rank.
+
+    Raises:
+        ConfigError: an unavailable device.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device: {name!r} is not available on this machine; use auto or cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
+    elif name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device: 'mps' is not available on this machine; use auto or cpu")
-    return torch.device(name)
+    else:
+        device = torch.device(name)
+    if workers is not None and workers.enabled and device.type == "cuda":
+        return torch.device("cuda", workers.local_rank)
+    return device
+
+
+def effective_batch_size(config: Config) -> int | str:
+    """Samples (or a token budget) per optimizer step: ``batch_size x accumulate``; ``"full"`` stays."""
+    size, accumulate = config.train.batch_size, config.train.accumulate
+    if size == "full" or accumulate == 1:
+        return size
+    budget = token_budget(size)
+    if budget is not None:
+        return f"{budget * accumulate}tokens"
+    return int(size) * accumulate
 
 
 def check_batch_size(config: Config, train_samples: int) -> None:
     """A numeric batch size must not exceed the training split (``full`` always fits)."""
     size = config.train.batch_size
-    if size != "full" and size > train_samples:
+    if isinstance(size, int) and size > train_samples:
         raise ConfigError(
             f"train.batch_size: {size} is larger than the training split ({train_samples} samples); "
             f'use at most {train_samples}, or "full" for batch gradient descent'
         )
-    if config.train.drop_last and size != "full" and batch_count(train_samples, size, True) == 0:
-        raise ConfigError("train.drop_last: true leaves no batch at this batch size")
+    step = effective_batch_size(config)
+    if config.train.drop_last and isinstance(step, int) and batch_count(train_samples, step, True) == 0:
+        raise ConfigError(
+            f"train.drop_last: true leaves no batch: the effective batch ({step} samples) "
+            f"is larger than the training split ({train_samples})"
+        )
 
 
-def objective_for(config: Config, data: PreparedData) -> Objective:
-    """The task's loss and metrics; regression targets are un-standardized with training statistics."""
-    mean, std = _target_scale(data)
-    return make_objective(
-        "regression" if data.task == "regression" else "classification",
-        data.num_outputs,
-        config.train.loss,
-        label_smoothing=config.train.label_smoothing,
-        target_mean=mean,
-        target_std=std,
-    )
+def train_batches(
+    config: Config, data: PreparedData, device: torch.device, *, min_batch: int = 1, transform: Any = None
+) -> Batches:
+    """Shuffled training batches of the effective batch, with augmentation applied per batch.
 
-
-def _target_scale(data: PreparedData) -> tuple[float, float]:
-    pre: Any = data.preprocessor
-    mean = getattr(pre, "target_mean_", None)
-    std = getattr(pre, "target_std_", None)
-    return (float(mean) if mean is not None else 0.0, float(std) if std is not None else 1.0)
-
-
-def train_batches(config: Config, split: Split, device: torch.device) -> MiniBatches:
-    """Shuffled training batches, with the configured augmentation applied per batch.
-
-    A streamed split (``data.stream.enabled``) gives :class:`StreamBatches` that read from disk; an
-    in-memory one gives :class:`MiniBatches` over tensors placed by :func:`_placed`.
+    Args:
+        config: the run's config (batch size, accumulation, drop_last, seed, bucketing, augmentation).
+        data: the prepared data; its training split's kind picks the batches.
+        device: where batches are served (the model's device).
+        min_batch: a last batch with fewer samples is left out (2 for batch normalization).
+        transform: a batch transform to use instead of the configured augmentation (audio features).
     """
-    transform = None
-    augmenter = build_augmenter(config.data.augment, config.train.seed) if config.data.augment else None
-    if augmenter is not None:
-        seed = config.train.seed
-
-        def transform(xb: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
-            # Reseeding by position makes the augmentation of any batch reproducible after a resume.
-            augmenter.generator.manual_seed(epoch_seed(seed + 7919 * (index + 1), epoch))
-            return augmenter(xb)
-
+    split = data.train
+    train = config.train
+    size = effective_batch_size(config)
+    if transform is None:
+        transform = image_augmentation(config)
+    if isinstance(split, TokenStream):
+        return WindowBatches(
+            split.ids, config.data.context, size, drop_last=train.drop_last, seed=train.seed, device=device
+        )
+    if isinstance(split, SequenceSplit):
+        return SequenceBatches(
+            split.x,
+            split.y,
+            size,
+            bucket=train.bucket,
+            drop_last=train.drop_last,
+            seed=train.seed,
+            pad_value=data.input_spec.pad_id if data.input_spec.kind == "tokens" else 0.0,
+            transform=transform,
+            device=device,
+            min_batch=min_batch,
+        )
+    if token_budget(size) is not None:
+        raise ConfigError(
+            f"train.batch_size: a token budget ({train.batch_size!r}) applies to text; this data has "
+            "fixed-size samples: give a number of samples"
+        )
     if isinstance(split, StreamedSplit):
         stream = config.data.stream
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -109,31 +150,83 @@ def train_batches(config: Config, split: Split, device: torch.device) -> MiniBat
         return StreamBatches(
             split.rows,
             split.decode,
-            config.train.batch_size,
+            size,
             shuffle=stream.shuffle,
-            drop_last=config.train.drop_last,
-            seed=config.train.seed,
+            drop_last=train.drop_last,
+            seed=train.seed,
             buffer_batches=stream.buffer_batches,
             prefetch=stream.prefetch,
             transform=transform,
             device=device,
+            min_batch=min_batch,
         )
     x, y = _placed(split, device)
     return MiniBatches(
         x,
         y,
-        config.train.batch_size,
+        size,
         shuffle=True,
-        drop_last=config.train.drop_last,
-        seed=config.train.seed,
+        drop_last=train.drop_last,
+        seed=train.seed,
         transform=transform,
         device=device,
+        min_batch=min_batch,
     )
 
 
-def eval_batches(split: Split, device: torch.device, is_image: bool) -> MiniBatches:
-    """Unshuffled batches for evaluation, as large as memory comfortably allows."""
-    size = max(1, min(len(split), EVAL_BATCH_IMAGES if is_image else EVAL_BATCH_VECTORS))
+def image_augmentation(config: Config) -> BatchTransform | None:
+    """The configured image augmentation as a batch transform, reseeded by batch position (or ``None``)."""
+    steps = [step for step in config.data.augment if step.name in ("hflip", "crop", "rotate", "jitter")]
+    if not steps:
+        return None
+    augmenter = build_augmenter(steps, config.train.seed)
+    if augmenter is None:
+        return None
+    seed = config.train.seed
+
+    def transform(batch: Batch, epoch: int, index: int) -> Batch:
+        # Reseeding by position makes the augmentation of any batch reproducible after a resume.
+        augmenter.generator.manual_seed(epoch_seed(seed + 7919 * (index + 1), epoch))
+        return Batch(augmenter(batch.x), batch.y, batch.lengths)
+
+    return transform
+
+
+def eval_batches(
+    split: Any,
+    spec: InputSpec,
+    device: torch.device,
+    *,
+    ordered: bool = False,
+    transform: Any = None,
+) -> Batches:
+    """Unshuffled batches for evaluation, as large as memory comfortably allows.
+
+    Args:
+        split: the split to evaluate: tensors (:class:`Split`, or new samples), a :class:`SequenceSplit`,
+            a :class:`TokenStream` or a streamed split.
+        spec: what one sample looks like (a language model's ``max_length`` is its context).
+        device: where batches go.
+        ordered: keep samples in stored order (predictions written row by row); otherwise variable-length
+            samples are sorted by length for less padding (metrics do not depend on the order).
+        transform: a batch transform (audio features).
+    """
+    if isinstance(split, TokenStream):
+        context = int(spec.max_length or 128)
+        return WindowBatches(split.ids, context, max(1, EVAL_BATCH_TOKENS // context), shuffle=False, device=device)
+    if isinstance(split, SequenceSplit):
+        size: int | str = f"{EVAL_BATCH_TOKENS}tokens" if spec.kind == "tokens" else EVAL_BATCH_RECORDINGS
+        return SequenceBatches(
+            split.x,
+            split.y,
+            size,
+            bucket=not ordered,
+            shuffle=False,
+            pad_value=spec.pad_id if spec.kind == "tokens" else 0.0,
+            transform=transform,
+            device=device,
+        )
+    size = max(1, min(len(split), EVAL_BATCH_IMAGES if spec.kind == "image" else EVAL_BATCH_VECTORS))
     if isinstance(split, StreamedSplit):
         return StreamBatches(split.rows, split.decode, size, shuffle=False, device=device)
     x, y = _placed(split, device)

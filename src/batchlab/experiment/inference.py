@@ -1,4 +1,8 @@
-"""Use a finished run: reload its model and preprocessing, evaluate on data, predict new files."""
+"""Use a finished run: reload its model and preprocessing, evaluate on data, predict new files.
+
+A run trained on a custom ``torch.nn.Module`` (Python API) cannot be rebuilt from its config: pass the
+module (freshly constructed, same architecture) as ``model=`` and its weights are loaded into it.
+"""
 
 from __future__ import annotations
 
@@ -11,31 +15,50 @@ import torch
 
 from batchlab.atomic import write_text
 from batchlab.config import Config
-from batchlab.data.pipeline import Split, load_for_inference, prepare_data
-from batchlab.data.preprocess import Preprocessor
+from batchlab.data.pipeline import load_for_inference, prepare_data, preprocessor_from_state
+from batchlab.data.prepared import SequenceSplit, Split
 from batchlab.errors import CheckpointError
 from batchlab.experiment.components import eval_batches, resolve_device
 from batchlab.experiment.rundir import RunDirectory
-from batchlab.experiment.training import evaluate_split, weight_mismatches
+from batchlab.inputs import InputSpec
 from batchlab.models import build_model
 from batchlab.train.checkpoint import load_weights
-from batchlab.train.loop import evaluate_outputs
+from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
 from batchlab.train.objective import Objective, make_objective
+from batchlab.train.resume import weight_mismatches
 
 __all__ = ["TrainedRun", "evaluate_run", "load_run", "predict_run"]
 
 
 @dataclass
 class TrainedRun:
-    """A run directory loaded for inference."""
+    """A run directory loaded for inference.
+
+    Attributes:
+        run: the run directory.
+        config: its config.
+        info: its ``run.json``.
+        preprocessor: the preprocessing fitted on its training split.
+        objective: its loss and metrics.
+        model: the trained module, in eval mode on ``device``.
+        device: where the model is.
+        spec: what one input sample looks like.
+        eval_transform: the batch transform evaluation applies (audio features), or ``None``.
+    """
 
     run: RunDirectory
     config: Config
     info: dict[str, Any]
-    preprocessor: Preprocessor
+    preprocessor: Any
     objective: Objective
     model: torch.nn.Module
     device: torch.device
+    spec: InputSpec
+    eval_transform: Any = None
+
+    def batches(self, split: Any, *, ordered: bool = False) -> Any:
+        """Evaluation batches of ``split`` for this run's model."""
+        return eval_batches(split, self.spec, self.device, ordered=ordered, transform=self.eval_transform)
 
 
 def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> TrainedRun:
@@ -43,7 +66,7 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
 
     Args:
         run_dir: a run directory written by ``batchlab train``.
-        model: the module to load weights into, for runs trained on a custom ``nn.Module``.
+        model: the module to load the weights into, for runs trained on a custom ``nn.Module``.
 
     Raises:
         CheckpointError: files are missing or do not fit the model.
@@ -52,56 +75,82 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
     run.require_run()
     config = run.read_config()
     info = run.read_json("run.json")
-    preprocessor = Preprocessor.from_state(run.read_json("preprocess.json"))
+    preprocessor = preprocessor_from_state(run.read_json("preprocess.json"))
     objective = make_objective(
         info["task"],
         info["num_outputs"],
         info["loss"],
         target_mean=info.get("target_mean", 0.0),
         target_std=info.get("target_std", 1.0),
+        token_unit=info.get("token_unit", "token"),
+    )
+    spec = (
+        InputSpec.from_dict(info["input_spec"])
+        if "input_spec" in info
+        else InputSpec.from_shape(tuple(info["input_shape"]))
     )
     if model is None:
         if info.get("custom_model"):
             raise CheckpointError(
-                f"{str(run.path)!r} was trained on a custom module ({info.get('model')}); "
-                "pass it as load_run(run_dir, model=...)"
+                f"{str(run.path)!r} was trained on a custom module ({info.get('model')}); it cannot be rebuilt "
+                f"from config.yaml: from Python, pass a new instance, e.g. batchlab.evaluate(run_dir, "
+                f"model={info.get('model')}(...))"
             )
-        model = build_model(config.model, tuple(info["input_shape"]), info["num_outputs"])
+        model = build_model(config.model, spec, info["num_outputs"], task=info["task"])
     weights = load_weights(run.weights_file)
     problems = weight_mismatches(model.state_dict(), weights)
     if problems:
-        raise CheckpointError(f"{run.weights_file} does not fit the model: {'; '.join(problems)}")
+        what = f"the module {type(model).__name__}" if info.get("custom_model") else "the model"
+        raise CheckpointError(f"{run.weights_file} does not fit {what}: {'; '.join(problems)}")
     model.load_state_dict(weights)
     device = resolve_device("auto" if config.train.device == "auto" else config.train.device)
     model.to(device).eval()
-    return TrainedRun(run, config, info, preprocessor, objective, model, device)
+    transform = None
+    if spec.kind == "frames":
+        from batchlab.data.audio import audio_transforms
+
+        transform = audio_transforms(config, preprocessor, device)[1]
+    return TrainedRun(run, config, info, preprocessor, objective, model, device, spec, transform)
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, data: str | Path | None = None, *, model: torch.nn.Module | None = None
+) -> dict[str, Any]:
     """Metrics of a trained run on its test split, or on a labelled file ``data``.
 
     The saved preprocessing is applied unchanged (it is never refitted).
+
+    Args:
+        run_dir: the run directory.
+        data: a labelled file in the training data's format; default the run's own test split.
+        model: a new instance of the custom module a run was trained on (Python API runs).
     """
-    trained = load_run(run_dir)
+    trained = load_run(run_dir, model)
     split = _labelled_split(trained, data)
-    return evaluate_split(
-        trained.model, eval_batches(split, trained.device, trained.info["is_image"]), trained.objective
-    )
+    return evaluate_batches(trained.model, trained.batches(split).epoch(0), trained.objective, detailed=True)
 
 
-def predict_run(run_dir: str | Path, source: str | Path, output: str | Path) -> int:
+def predict_run(
+    run_dir: str | Path, source: str | Path, output: str | Path, *, model: torch.nn.Module | None = None
+) -> int:
     """Write predictions for ``source`` to the CSV file ``output``; returns the number of rows.
 
-    Columns: ``file`` for an image folder, ``prediction`` (class label, or value in the target's units)
-    and, for classification, ``prob_<class>`` per class.
+    Columns: ``file`` for a folder of images or recordings, ``prediction`` (class label, or value in the
+    target's units) and, for classification, ``prob_<class>`` per class.
     """
     import pandas as pd
 
-    trained = load_run(run_dir)
+    trained = load_run(run_dir, model)
+    if trained.objective.is_language_model:
+        raise CheckpointError(
+            f"{str(trained.run.path)!r} is a language model: predict labels with a classifier run; "
+            f"sample text with: batchlab generate {trained.run.path} --prompt TEXT"
+        )
     inputs = load_for_inference(trained.config.data, trained.preprocessor, str(source), require_target=False)
-    batches = eval_batches(Split(inputs.x, torch.zeros(len(inputs.x))), trained.device, trained.info["is_image"])
-    outputs, _ = evaluate_outputs(trained.model, batches.epoch(0))
-    outputs = outputs.cpu()
+    zeros = torch.zeros(len(inputs), dtype=torch.long)
+    split = SequenceSplit(inputs.x, zeros) if not isinstance(inputs.x, torch.Tensor) else Split(inputs.x, zeros)
+    outputs, _ = evaluate_outputs(trained.model, trained.batches(split, ordered=True).epoch(0))
+    outputs = outputs.float().cpu()
     objective = trained.objective
     frame = pd.DataFrame()
     if inputs.ids is not None:
@@ -121,12 +170,14 @@ def predict_run(run_dir: str | Path, source: str | Path, output: str | Path) -> 
     return len(frame)
 
 
-def _labelled_split(trained: TrainedRun, data: str | Path | None) -> Split:
+def _labelled_split(trained: TrainedRun, data: str | Path | None) -> Any:
     if data is not None:
         labelled = load_for_inference(trained.config.data, trained.preprocessor, str(data), require_target=True)
         if labelled.y is None:
             raise CheckpointError(f"--data {data}: no target column found")
-        return Split(labelled.x, labelled.y)
+        if isinstance(labelled.x, torch.Tensor):
+            return Split(labelled.x, labelled.y)
+        return SequenceSplit(labelled.x, labelled.y)
     prepared = prepare_data(trained.config.data, preprocessor=trained.preprocessor)
     if prepared.test is None or not len(prepared.test):
         raise CheckpointError(f"{str(trained.run.path)!r} has no test split (data.split.test is 0); pass --data FILE")

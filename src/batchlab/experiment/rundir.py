@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,7 +30,10 @@ from batchlab.atomic import write_text
 from batchlab.config import Config, config_to_yaml, make_config
 from batchlab.errors import CheckpointError, ConfigError
 
-__all__ = ["RunDirectory", "default_run_path"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["RunDirectory", "check_free_space", "default_run_path"]
 
 
 def default_run_path(name: str, root: str | Path = "runs") -> Path:
@@ -115,6 +118,18 @@ class RunDirectory:
             raise CheckpointError(f"run directory {str(self.path)!r} does not exist")
         if not self.config_file.exists():
             raise CheckpointError(f"{str(self.path)!r} is not a run directory: config.yaml is missing")
+
+
+def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
+    """Refuse to start when the disk cannot hold the checkpoints (weights + optimizer state, kept ``keep`` times)."""
+    parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    needed = parameter_bytes * 4 * (keep + 2) + 16 * 2**20
+    free = shutil.disk_usage(path).free
+    if free < needed:
+        raise ConfigError(
+            f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
+            f"the run needs about {needed / 2**20:.0f} MiB for weights and {keep} checkpoints"
+        )
 
 
 def _existing_parent(path: Path) -> Path:

@@ -8,6 +8,7 @@ from torch import nn
 
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError, did_you_mean
+from batchlab.inputs import InputSpec
 from batchlab.models.cnn import build_cnn
 from batchlab.models.mlp import build_mlp
 
@@ -20,7 +21,9 @@ MODEL_BUILDERS: dict[str, ModelBuilder] = {"mlp": build_mlp, "cnn": build_cnn}
 """The builder of each model family, by ``model.name``."""
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+def build_model(
+    cfg: ModelConfig, input_shape: InputSpec | tuple[int, ...], num_outputs: int, *, task: str = "classification"
+) -> nn.Module:
     """Build the network ``cfg.name`` names, sized for the data.
 
     The weights get torch's default initialization from the global RNG: seed it first
@@ -47,4 +50,5 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int
     builder = MODEL_BUILDERS.get(cfg.name)
     if builder is None:
         raise ConfigError(f"model.name: unknown model {cfg.name!r}; {did_you_mean(cfg.name, MODEL_BUILDERS)}")
-    return builder(cfg, tuple(input_shape), num_outputs)
+    shape = input_shape.shape if isinstance(input_shape, InputSpec) else tuple(input_shape)
+    return builder(cfg, shape, num_outputs)

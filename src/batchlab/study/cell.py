@@ -10,26 +10,25 @@ trained again from the start.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from batchlab.config import Config, make_config
+from batchlab.config import Config, make_config, samples_of
 from batchlab.data.batching import batch_count
 from batchlab.errors import DivergenceError
-from batchlab.experiment.components import eval_batches, objective_for
+from batchlab.experiment.components import resolve_device
 from batchlab.experiment.training import train_run
 from batchlab.study.callbacks import StopAtTarget, StudyClock
 from batchlab.study.memory import measure_peak
-from batchlab.train.loop import validation_metrics
+from batchlab.train.evaluation import evaluate_batches
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from batchlab.data.pipeline import PreparedData, Split
+    from batchlab.data.pipeline import PreparedData
     from batchlab.study.budget import Budget
     from batchlab.study.sizes import BatchSize
     from batchlab.study.targets import Target
@@ -84,8 +83,8 @@ def base_batch_of(config: Config, settings: CellSettings, train_samples: int) ->
         return settings.base_batch
     if config.train.lr_scaling.base_batch_size is not None:
         return config.train.lr_scaling.base_batch_size
-    size = config.train.batch_size
-    return (train_samples if size == "full" else min(size, train_samples)) * config.train.accumulate
+    size = samples_of(config.train.batch_size, train_samples)
+    return min(size, train_samples) * config.train.accumulate
 
 
 def cell_config(config: Config, size: BatchSize, seed: int, settings: CellSettings, train_samples: int) -> Config:
@@ -101,8 +100,8 @@ def cell_config(config: Config, size: BatchSize, seed: int, settings: CellSettin
     raw = config.model_dump(mode="json")
     train = raw["train"]
     accumulate = config.train.accumulate
-    steps_per_epoch = math.ceil(batch_count(train_samples, size.samples, config.train.drop_last) / accumulate)
     effective = size.samples * accumulate
+    steps_per_epoch = batch_count(train_samples, min(effective, train_samples), config.train.drop_last)
     raw["name"] = f"{config.name}-{cell_name(size, seed)}"
     train["batch_size"] = size.spec
     train["seed"] = seed
@@ -157,28 +156,31 @@ def run_cell(
     callbacks: list[Callback] = [*extra_callbacks, clock]
     if stop_at_target and target is not None:
         callbacks.append(StopAtTarget(target))
-    device_name = config.train.device
-    device = torch.device("cuda") if device_name == "auto" and torch.cuda.is_available() else None
+    device = resolve_device(config.train.device)
     diverged = None
-    with measure_peak(device if device is not None else _device_of(device_name)) as memory:
+    with measure_peak(device if device.type == "cuda" else None) as memory:
         try:
-            result = train_run(config, run_dir=run_dir, callbacks=callbacks, progress=progress, console=console)
+            result = train_run(
+                config, run_dir=run_dir, callbacks=callbacks, progress=progress, console=console, data=data
+            )
         except DivergenceError as exc:
             # A diverged cell is a result (the batch size or its learning rate is too large), not a crash.
             result, diverged = None, str(exc)
     final: dict[str, float] = {}
-    if result is not None:
-        model_device = next(result.model.parameters()).device
-        objective = objective_for(config, data)
-        final = _prefixed(validation_metrics(result.model, _eval(data.train, model_device, data), objective), "train_")
+    if result is not None and result.parts is not None:
+        parts = result.parts
+        model_device = parts.device
+        final = _prefixed(_metrics(parts, data.train), "train_")
         if data.val is not None and len(data.val):
-            final.update(validation_metrics(result.model, _eval(data.val, model_device, data), objective))
+            final.update(_prefixed(_metrics(parts, data.val), "val_"))
         info = result.info
         stop_reason = result.stop_reason
+        noise = _noise_estimate(parts)
     else:
         info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        model_device = torch.device(str(info.get("device", "cpu")))
+        model_device = device
         stop_reason = f"diverged: {diverged}"
+        noise = None
     peak = memory.result
     train_samples = int(info["train_samples"])
     return {
@@ -214,6 +216,7 @@ def run_cell(
             "exact": peak.exact if peak else False,
         },
         "run_dir": str(run_dir),
+        **({"noise": noise} if noise is not None else {}),
     }
 
 
@@ -227,13 +230,21 @@ def state_samples(clock: StudyClock) -> int:
     return int(clock.rows[-1]["samples"]) if clock.rows else 0
 
 
-def _device_of(name: str) -> torch.device | None:
-    return torch.device(name) if name.startswith("cuda") else None
+def _noise_estimate(parts: Any) -> dict[str, Any] | None:
+    """The noise-scale measurements of a run with ``train.noise_scale.enabled``, or ``None``."""
+    from batchlab.train.callbacks.noise_scale import GradientNoiseScale
+
+    callback = next((c for c in parts.callbacks if isinstance(c, GradientNoiseScale)), None)
+    if callback is None:
+        return None
+    return {"b_small": callback.b_small, "b_big": callback.b_big, "measurements": callback.measurements}
 
 
-def _eval(split: Split, device: torch.device, data: PreparedData) -> Any:
-    return eval_batches(split, device, data.is_image)
+def _metrics(parts: Any, split: Any) -> dict[str, float]:
+    """Metrics of the final weights on ``split`` (without the sample count)."""
+    metrics = evaluate_batches(parts.module, parts.eval_batches(split).epoch(0), parts.objective)
+    return {name: float(value) for name, value in metrics.items() if name != "samples"}
 
 
 def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
-    return {prefix + key.removeprefix("val_"): value for key, value in metrics.items()}
+    return {prefix + key: value for key, value in metrics.items()}

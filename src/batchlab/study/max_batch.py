@@ -148,8 +148,9 @@ def find_max_batch(
     budget_bytes: int,
     largest: int,
     precision: float = 1 / 16,
+    smallest: int = 1,
 ) -> tuple[int, list[Probe]]:
-    """The largest micro-batch in ``[1, largest]`` whose probe peaks within ``budget_bytes``.
+    """The largest micro-batch in ``[smallest, largest]`` whose probe peaks within ``budget_bytes``.
 
     Args:
         probe: runs a step at a micro-batch and returns its peak memory in bytes; raises
@@ -157,6 +158,7 @@ def find_max_batch(
         budget_bytes: the most a step may use at its peak.
         largest: the largest micro-batch worth trying (the training split's size), in samples.
         precision: stop bisecting when the failing size is within this fraction of the fitting one.
+        smallest: the first size tried (2 for a model with batch normalization).
 
     Returns:
         ``(max_micro_batch, probes)``; ``max_micro_batch`` is 0 when even one sample does not fit.
@@ -180,7 +182,7 @@ def find_max_batch(
         return fits
 
     good, bad = 0, None
-    size = 1
+    size = smallest
     while True:
         if attempt(size):
             good = size
@@ -192,6 +194,8 @@ def find_max_batch(
             break
     while bad - good > max(1, int(good * precision)):
         middle = (good + bad) // 2
+        if middle < smallest:
+            break
         if attempt(middle):
             good = middle
         else:
@@ -212,37 +216,33 @@ def _predict(probes: list[Probe], size: int) -> float | None:
 def step_probe(
     config: Config, data: PreparedData, device: torch.device, *, accumulate: int = 1, steps: int = 1
 ) -> Callable[[int], int]:
-    """A probe that trains ``steps`` optimizer steps of ``accumulate`` micro-batches plus one validation
-    batch, with a fresh model and optimizer, and returns the peak memory in bytes (RSS, or CUDA allocated).
+    """A probe that trains ``steps`` optimizer steps of ``accumulate`` micro-batches plus a validation pass,
+    with a fresh model and optimizer built by the run builder (the config's precision, model and
+    optimizer), and returns the peak memory in bytes (RSS, or CUDA allocated).
     """
-    from batchlab.data.batching import MiniBatches
-    from batchlab.experiment.components import EVAL_BATCH_IMAGES, EVAL_BATCH_VECTORS, objective_for, seed_everything
-    from batchlab.models import build_model
+    from batchlab.experiment.builder import build_run
     from batchlab.train.loop import fit
-    from batchlab.train.optim import build_optimizer
-    from batchlab.train.state import LoopSettings
-
-    objective = objective_for(config, data)
-    train_x, train_y = data.train.x.to(device), data.train.y.to(device)
-    val_split = data.val if data.val is not None and len(data.val) else data.train
-    val_size = min(len(val_split), EVAL_BATCH_IMAGES if data.is_image else EVAL_BATCH_VECTORS)
-    val = MiniBatches(val_split.x[:val_size].to(device), val_split.y[:val_size].to(device), val_size, shuffle=False)
 
     def probe(micro_batch: int) -> int:
         gc.collect()
+        cfg = probe_config(config, micro_batch, accumulate=accumulate, steps=steps)
         with measure_peak(device if device.type == "cuda" else None) as memory:
-            seed_everything(config.train.seed)
-            model = build_model(config.model, data.input_shape, objective.num_outputs).to(device)
-            optimizer = build_optimizer(model.parameters(), config.train.optimizer)
-            batches = MiniBatches(train_x, train_y, micro_batch, seed=config.train.seed)
-            settings = LoopSettings(epochs=None, max_steps=steps, accumulate=accumulate, val_every_steps=steps)
+            parts = build_run(cfg, data=data)
             try:
-                fit(model, batches, objective=objective, optimizer=optimizer, val=val, settings=settings)
+                fit(
+                    parts.model,
+                    parts.train,
+                    objective=parts.objective,
+                    optimizer=parts.optimizer,
+                    scheduler=parts.scheduler,
+                    val=parts.val,
+                    settings=parts.settings,
+                )
             except RuntimeError as exc:
                 if "out of memory" in str(exc).lower():
                     raise MemoryError(str(exc)) from None
                 raise
-            del model, optimizer, batches
+            del parts
         result = memory.result
         assert result is not None
         if device.type == "cuda" and result.cuda_peak is not None:
@@ -250,6 +250,27 @@ def step_probe(
         return result.peak_rss
 
     return probe
+
+
+def probe_config(config: Config, micro_batch: int, *, accumulate: int = 1, steps: int = 1) -> Config:
+    """``config`` for a memory probe: the micro-batch, ``steps`` steps, one validation, no checkpoints."""
+    from batchlab.config import make_config
+
+    raw = config.model_dump(mode="json")
+    train = raw["train"]
+    train.update(batch_size=micro_batch, accumulate=accumulate, epochs=None, max_steps=steps, val_every_steps=steps)
+    train["checkpoint"] = {"every_steps": None, "every_epochs": None, "every_seconds": None}
+    train["early_stopping"]["enabled"] = False
+    train["noise_scale"]["enabled"] = False
+    return make_config(raw)
+
+
+def smallest_micro_batch(config: Config, data: PreparedData) -> int:
+    """1, or 2 when the model has batch normalization (its statistics need two samples)."""
+    from batchlab.experiment.builder import build_run, has_batchnorm
+
+    parts = build_run(probe_config(config, min(2, len(data.train))), data=data)
+    return 2 if has_batchnorm(parts.module) else 1
 
 
 def default_limit(device: torch.device) -> int:
@@ -305,15 +326,17 @@ def find_max_batch_for_config(
     budget = int(limit * (1.0 - safety))
     wanted = effective_batch
     if wanted is None:
-        size = config.train.batch_size
-        wanted = (train_samples if size == "full" else size) * config.train.accumulate
+        from batchlab.config import samples_of
+
+        wanted = samples_of(config.train.batch_size, train_samples) * config.train.accumulate
     run_probe = probe or step_probe(config, data, device)
+    smallest = 1 if probe is not None else smallest_micro_batch(config, data)
     if console is not None:
         console.print(
-            f"Searching micro-batches 1..{train_samples} on {device}: limit {limit / 2**20:,.0f} MiB, "
+            f"Searching micro-batches {smallest}..{train_samples} on {device}: limit {limit / 2**20:,.0f} MiB, "
             f"budget {budget / 2**20:,.0f} MiB after a {safety:.0%} margin"
         )
-    best, probes = find_max_batch(run_probe, budget_bytes=budget, largest=train_samples)
+    best, probes = find_max_batch(run_probe, budget_bytes=budget, largest=train_samples, smallest=smallest)
     result = MaxBatchResult(limit, budget, best, probes, str(device), wanted)
     result.limited_by_data = best >= train_samples
     if best < 1:

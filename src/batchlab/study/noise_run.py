@@ -16,16 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchlab.atomic import write_text
-from batchlab.config import NoiseScaleConfig
+from batchlab.config import NoiseScaleConfig, samples_of
 from batchlab.data.pipeline import prepare_data
-from batchlab.experiment.components import objective_for, resolve_device, train_batches
 from batchlab.study.cell import CellSettings, cell_config, run_cell
 from batchlab.study.directory import StudyDirectory
 from batchlab.study.sizes import resolve_sizes
 from batchlab.study.targets import Target, first_reached
-from batchlab.train.callbacks.csv_logger import metrics_csv_text
-from batchlab.train.callbacks.noise_scale import GradientNoiseScale
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,20 +106,17 @@ def run_noise_scale_study(
         return existing
     data = prepare_data(config.data)
     train_samples = len(data.train)
-    size = resolve_sizes([config.train.batch_size], train_samples)[0]
+    size = resolve_sizes([samples_of(config.train.batch_size, train_samples)], train_samples)[0]
     cell = cell_config(config, size, config.train.seed, settings, train_samples)
-    # The callback is added here; a config that also enables it would measure twice.
-    cell = cell.model_copy(update={"train": cell.train.model_copy(update={"noise_scale": NoiseScaleConfig()})})
-    device = resolve_device(cell.train.device)
-    callback = GradientNoiseScale(
-        train_batches(cell, data.train, device),
-        objective_for(cell, data).loss,
+    # The run builder adds the estimator from train.noise_scale (replacing the config's own settings).
+    measure = NoiseScaleConfig(
+        enabled=True,
         every_steps=noise.every_steps,
         micro_batches=noise.micro_batches,
         micro_batch_size=noise.micro_batch_size,
         ema=noise.ema,
-        seed=cell.train.seed,
     )
+    cell = cell.model_copy(update={"train": cell.train.model_copy(update={"noise_scale": measure})})
     if not directory.exists():
         directory.open(
             {
@@ -138,20 +131,19 @@ def run_noise_scale_study(
         )
     run_dir = directory.path / "noise_scale"
     directory.clear_path(run_dir)
-    record = run_cell(cell, run_dir, data, extra_callbacks=(callback,), progress=progress, console=console)
-    # The CSV logger wrote each row before the callback added its column; rewrite it with the column.
-    write_text(run_dir / "metrics.csv", metrics_csv_text([_without(r, "train_seconds") for r in record["curve"]]))
+    record = run_cell(cell, run_dir, data, progress=progress, console=console)
+    estimate = record.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
     result = {
         "kind": "noise-scale",
         "request": wanted,
         "batch_size": record["effective_batch"],
-        "b_small": callback.b_small,
-        "b_big": callback.b_big,
+        "b_small": estimate["b_small"],
+        "b_big": estimate["b_big"],
         "every_steps": noise.every_steps,
         "micro_batches": noise.micro_batches,
         "ema": noise.ema,
         "train_samples": train_samples,
-        "measurements": callback.measurements,
+        "measurements": estimate["measurements"],
         "curve": record["curve"],
         "final": record["final"],
         "train_seconds": record["train_seconds"],
@@ -162,7 +154,7 @@ def run_noise_scale_study(
         summary = noise_summary(result, target)
         console.print(
             f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples at the end of training "
-            f"({len(callback.measurements)} measurements of {callback.micro_batches} x {callback.b_small} samples)"
+            f"({len(estimate['measurements'])} measurements of {noise.micro_batches} x {estimate['b_small']} samples)"
         )
     return result
 
@@ -212,10 +204,6 @@ def _is_number(value: Any) -> bool:
 
 def _fmt(value: Any) -> str:
     return f"{value:,.0f}" if _is_number(value) else "n/a"
-
-
-def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != key}
 
 
 def _finite(value: Any) -> Any:

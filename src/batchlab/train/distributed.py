@@ -22,7 +22,6 @@ import torch.distributed as dist
 from batchlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from batchlab.train.objective import Objective
     from batchlab.train.state import LoopState
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "launch_torchrun",
     "per_worker_batch",
     "rank",
-    "reduced_validation_metrics",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -166,41 +164,13 @@ def agree_to_stop(state: LoopState) -> bool:
         return state.stop
     if not any_rank(state.stop):
         return False
-    reasons = all_gather_object((state.stop_reason, state.extra.get("diverged")))
+    reasons = all_gather_object((state.stop_reason, state.diverged))
     reason = next((r for r, _ in reasons if r), "another worker stopped")
     diverged = next((d for _, d in reasons if d), None)
     state.stop, state.stop_reason = True, reason
     if diverged:
-        state.extra["diverged"] = diverged
+        state.diverged = diverged
     return True
-
-
-def reduced_validation_metrics(outputs: torch.Tensor, targets: torch.Tensor, objective: Objective) -> dict[str, float]:
-    """Validation metrics from sums added over all ranks: exact, not a mean of per-rank means.
-
-    Args:
-        outputs: this rank's ``(samples, outputs)``.
-        targets: this rank's ``(samples,)``.
-    """
-    count = float(len(targets))
-    loss_sum = float(objective.loss(outputs, targets)) * count if len(targets) else 0.0
-    if objective.is_classification:
-        correct = float(objective.correct(outputs, targets))
-        total_loss, total_correct, total = all_reduce_sum(torch.tensor([loss_sum, correct, count])).tolist()
-        return {"val_loss": total_loss / total, "val_accuracy": total_correct / total}
-    predicted = objective.predict(outputs).double()
-    truth = objective.unscale(targets).double()
-    error = predicted - truth
-    sums = torch.stack([error.pow(2).sum(), error.abs().sum(), truth.sum(), truth.pow(2).sum()])
-    packed = torch.cat([torch.tensor([loss_sum, count], dtype=torch.float64), sums.cpu()])
-    total_loss, total, sse, sae, sum_y, sum_y2 = all_reduce_sum(packed).tolist()
-    sst = sum_y2 - sum_y * sum_y / total
-    return {
-        "val_loss": total_loss / total,
-        "val_mse": sse / total,
-        "val_mae": sae / total,
-        "val_r2": 1.0 - sse / sst if sst > 0 else float("nan"),
-    }
 
 
 def broadcast_object(value: Any, src: int = 0) -> Any:

@@ -10,6 +10,9 @@ binary              ``(batch, 1)``    ``(batch,)`` int64 0/1  binary cross-entro
 regression          ``(batch, 1)``    ``(batch,)`` float32    mean squared error
 ==================  ================  ======================  ==========================
 
+A language model predicts the next token at every position: outputs ``(batch, time, V)``, targets
+``(batch, time)`` int64, cross-entropy averaged over all tokens (in nats per token).
+
 Regression targets may be standardized for training; :attr:`Objective.target_mean` and
 :attr:`Objective.target_std` map predictions back so that reported errors are in the target's units.
 """
@@ -27,7 +30,7 @@ from batchlab.train.metrics import classification_metrics, regression_metrics
 
 __all__ = ["Objective", "make_objective"]
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "language_model"]
 LossName = Literal["cross_entropy", "bce", "mse", "mae", "huber"]
 
 _CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
@@ -45,6 +48,8 @@ class Objective:
         label_smoothing: classification only, in [0, 1).
         target_mean: regression only: ``y_original = y * target_std + target_mean``.
         target_std: regression only.
+        token_unit: language models: ``"char"`` (report bits per character) or ``"token"``
+            (report perplexity).
     """
 
     task: Task
@@ -53,6 +58,7 @@ class Objective:
     label_smoothing: float = 0.0
     target_mean: float = 0.0
     target_std: float = 1.0
+    token_unit: str = "token"
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +69,10 @@ class Objective:
     def is_classification(self) -> bool:
         return self.task == "classification"
 
+    @property
+    def is_language_model(self) -> bool:
+        return self.task == "language_model"
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss over the batch (a scalar tensor).
 
@@ -71,6 +81,8 @@ class Objective:
             targets: ``(batch,)`` class indices or (scaled) regression values.
         """
         if self.loss_name == "cross_entropy":
+            if outputs.dim() == 3:  # (batch, time, V) next-token logits against (batch, time) ids
+                outputs, targets = outputs.flatten(0, 1), targets.flatten()
             return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
         if self.loss_name == "bce":
             soft = targets.to(outputs.dtype)
@@ -86,7 +98,7 @@ class Objective:
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Class indices ``(batch,)`` int64, or regression values ``(batch,)`` in the target's units."""
-        if self.task == "classification":
+        if self.task != "regression":
             if self.num_outputs == 1:
                 return (outputs.squeeze(-1) > 0).long()
             return outputs.argmax(dim=-1)
@@ -122,12 +134,17 @@ def make_objective(
     label_smoothing: float = 0.0,
     target_mean: float = 0.0,
     target_std: float = 1.0,
+    token_unit: str = "token",
 ) -> Objective:
     """Choose the loss for a task: ``auto`` gives cross-entropy, BCE (one output) or MSE.
 
     Raises:
         ConfigError: the named loss does not fit the task or the output width.
     """
+    if task == "language_model":
+        if loss not in ("auto", "cross_entropy"):
+            raise ConfigError(f"train.loss: {loss!r} does not apply to a language model; use auto or cross_entropy")
+        return Objective(task, num_outputs, "cross_entropy", label_smoothing, token_unit=token_unit)
     if loss == "auto":
         if task == "regression":
             loss = "mse"

@@ -59,6 +59,15 @@ class Precision:
         """The loss to backpropagate: scaled for ``fp16``, unchanged otherwise."""
         return self.scaler.scale(loss) if self.scaler is not None else loss
 
+    def state_dict(self) -> dict[str, Any] | None:
+        """The float16 gradient scaler's state (plain numbers), or ``None`` without one."""
+        return dict(self.scaler.state_dict()) if self.scaler is not None else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state_dict` (a resumed float16 run keeps its loss scale)."""
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
     def step(self, step: OptimizerStep, parameters: Iterable[torch.Tensor], grad_clip: float | None) -> None:
         """Clip (on unscaled gradients), apply and release the gradients of one optimizer step."""
         if self.scaler is None:

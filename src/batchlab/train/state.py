@@ -15,7 +15,8 @@ class LoopSettings:
     Attributes:
         epochs: passes over the training batches; ``None`` means until ``max_steps``.
         max_steps: stop after this many optimizer steps; ``None`` means until ``epochs``.
-        accumulate: micro-batches per optimizer step (effective batch = batch size x accumulate).
+        accumulate: micro-batches each batch is cut into, one forward and backward pass each, for one
+            optimizer step: the batches hold the effective batch, ``accumulate`` times the micro-batch.
         grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
         val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
         precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision (see :mod:`batchlab.train.precision`).
@@ -27,11 +28,19 @@ class LoopSettings:
     grad_clip: float | None = None
     val_every_steps: int | None = None
     precision: str = "fp32"
+    min_micro_batch: int = 1
 
-    def total_steps(self, batches_per_epoch: int) -> int:
-        """Optimizer steps the run will take if nothing stops it early."""
-        steps_per_epoch = -(-batches_per_epoch // self.accumulate)
-        by_epochs = None if self.epochs is None else self.epochs * steps_per_epoch
+    def total_steps(self, steps_per_epoch: int | list[int]) -> int:
+        """Optimizer steps the run will take if nothing stops it early.
+
+        Args:
+            steps_per_epoch: batches (= optimizer steps) per epoch, or the count of each epoch in turn
+                when it varies (token budgets); a shorter list repeats its last count.
+        """
+        counts = steps_per_epoch if isinstance(steps_per_epoch, list) else [steps_per_epoch]
+        by_epochs = None
+        if self.epochs is not None:
+            by_epochs = sum(counts[min(e, len(counts) - 1)] for e in range(self.epochs))
         candidates = [s for s in (by_epochs, self.max_steps) if s is not None]
         return min(candidates)
 
@@ -42,14 +51,18 @@ class LoopState:
 
     Attributes:
         epoch: completed epochs (the running epoch's 0-based index).
-        batch: completed batches (micro-batches) in the running epoch.
+        batch: completed batches (optimizer steps) in the running epoch.
         step: completed optimizer steps.
         samples: training samples consumed so far.
         seconds: wall seconds spent in ``fit`` so far, across resumes.
         batches_per_epoch: the batch count of the training data.
         stop: set by a callback to end training after the current batch.
         stop_reason: a sentence saying why training stopped.
+        diverged: why the loss became non-finite, when it did (the run ends as diverged).
+        interrupted: the signal that interrupted the run (``SIGINT`` / ``SIGTERM``), if one did.
         history: one dict per evaluation (the rows of ``metrics.csv``).
+        components: saved states of the loop's own parts (running sums, gradient scaler) by name,
+            restored by ``fit`` when it starts (see :meth:`TrainingContext.components`).
         extra: free space for callbacks (saved in checkpoints when JSON-serializable).
     """
 
@@ -62,7 +75,10 @@ class LoopState:
     total_steps: int = 0
     stop: bool = False
     stop_reason: str | None = None
+    diverged: str | None = None
+    interrupted: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    components: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def request_stop(self, reason: str) -> None:
@@ -82,8 +98,12 @@ class LoopState:
             "history": self.history,
             "stop": self.stop,
             "stop_reason": self.stop_reason,
+            "diverged": self.diverged,
+            "components": self.components,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in ("epoch", "batch", "step", "samples", "seconds", "history", "stop", "stop_reason"):
             setattr(self, key, state[key])
+        self.diverged = state.get("diverged")
+        self.components = dict(state.get("components") or {})

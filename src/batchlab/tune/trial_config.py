@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchlab.config import Config, make_config
+from batchlab.config import Config, make_config, samples_of
 from batchlab.errors import ConfigError
 from batchlab.tune.schema import set_path
 
@@ -51,4 +51,4 @@ def scaling_base_batch(base: Config) -> int:
             '--lr-scaling: the config\'s train.batch_size is "full", so the base batch of its learning rate '
             "is unknown; set train.lr_scaling.base_batch_size in the config"
         )
-    return base.train.batch_size * base.train.accumulate
+    return samples_of(base.train.batch_size, 0) * base.train.accumulate

@@ -17,14 +17,14 @@ state implements ``state_dict`` / ``load_state_dict`` (JSON-serializable) so che
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 if TYPE_CHECKING:
     from batchlab.train.state import LoopState
 
-__all__ = ["Callback", "CallbackList", "TrainingContext"]
+__all__ = ["Callback", "CallbackList", "Stateful", "TrainingContext"]
 
 
 def unwrap_module(model: torch.nn.Module) -> torch.nn.Module:
@@ -47,6 +47,8 @@ class TrainingContext:
         optimizer: its optimizer.
         scheduler: the learning-rate scheduler, or ``None``.
         info: run facts for display (batch size, batch count, samples, effective batch, device, ...).
+        components: the loop's own stateful parts by name (``running`` sums, ``precision``), set by ``fit``.
+        step_lr: the learning rate of the last optimizer step (logged in its metrics row).
     """
 
     def __init__(
@@ -61,8 +63,16 @@ class TrainingContext:
         self.scheduler = scheduler
         self.info = dict(info or {})
         self.callbacks: CallbackList | None = None
-        self.running: Any = None  # the loop's running training sums (state_dict / load_state_dict)
-        self.precision: Any = None  # the loop's autocast / float16 gradient scaler
+        self.components: dict[str, Stateful] = {}
+        self.step_lr: float | None = None
+
+    def components_state_dict(self) -> dict[str, Any]:
+        """States of the loop's own parts (running sums, gradient scaler), for a checkpoint.
+
+        ``fit`` restores them from ``LoopState.components`` when it starts. Under data parallelism
+        reading the running sums is a collective: every rank must call this.
+        """
+        return {name: part.state_dict() for name, part in self.components.items()}
 
     @property
     def module(self) -> torch.nn.Module:
@@ -73,6 +83,14 @@ class TrainingContext:
     def lr(self) -> float:
         """Learning rate of the first parameter group, for logs."""
         return float(self.optimizer.param_groups[0]["lr"])
+
+
+class Stateful(Protocol):
+    """A part of the loop whose state a checkpoint saves: ``state_dict`` (JSON-ready) and ``load_state_dict``."""
+
+    def state_dict(self) -> Any: ...
+
+    def load_state_dict(self, state: Any) -> None: ...
 
 
 class Callback:

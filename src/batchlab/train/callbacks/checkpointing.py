@@ -112,7 +112,7 @@ class Checkpointing(Callback):
         if state.step == self._last_step:
             return None
         context = self.context
-        running = context.running.state_dict() if context.running is not None else None  # collective under DDP
+        components = context.components_state_dict()  # a collective under DDP (running sums)
         rng_per_rank = all_gather_object(torch.get_rng_state())
         if not self.write:
             self._last_step = state.step
@@ -134,11 +134,8 @@ class Checkpointing(Callback):
             state={
                 **state.state_dict(),
                 "callbacks": callbacks.state_dict() if callbacks is not None else {},
-                "extra": {
-                    **{k: v for k, v in state.extra.items() if _is_json(v)},
-                    "running": running,
-                    "scaler": _scaler_state(context),
-                },
+                "components": components,
+                "extra": {k: v for k, v in state.extra.items() if _is_json(v)},
                 "world_size": len(rng_per_rank),
             },
             extra_tensors=extra,
@@ -151,13 +148,6 @@ class Checkpointing(Callback):
             shutil.rmtree(old, ignore_errors=True)
         log.debug("checkpoint written: %s", path)
         return path
-
-
-def _scaler_state(context: Any) -> dict[str, Any] | None:
-    """The float16 gradient scaler's state (plain numbers), if the run has one."""
-    precision = getattr(context, "precision", None)
-    scaler = getattr(precision, "scaler", None)
-    return dict(scaler.state_dict()) if scaler is not None else None
 
 
 def _is_json(value: Any) -> bool:

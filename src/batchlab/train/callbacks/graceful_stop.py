@@ -33,7 +33,7 @@ class GracefulStop(Callback):
     Args:
         checkpointing: writes the checkpoint (its periodic schedule does not matter).
 
-    After training, ``state.extra["interrupted"]`` names the signal when one arrived. Handlers are
+    After training, ``state.interrupted`` names the signal when one arrived. Handlers are
     installed only in the main thread and restored when training ends.
     """
 
@@ -61,7 +61,7 @@ class GracefulStop(Callback):
         self.received = self.received or "a signal on another worker"
         self.checkpointing.context = self.context
         self.checkpointing.save(state)
-        state.extra["interrupted"] = self.received
+        state.interrupted = self.received
         state.request_stop(f"interrupted by {self.received} at step {state.step}; checkpoint written")
 
     def on_train_end(self, state: LoopState) -> None:

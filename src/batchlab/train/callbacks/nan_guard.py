@@ -32,7 +32,7 @@ class NaNGuard(Callback):
 
     Args:
         skip: ``False`` stops training at the first non-finite loss and records a message naming the
-            step and the last finite loss in ``state.extra["diverged"]``; ``True`` drops that batch's
+            step and the last finite loss in ``state.diverged``; ``True`` drops that step's
             gradient and counts the skips in ``state.extra["skipped_batches"]``.
         check_every: accelerators only: batches between two host reads of the device-side flag.
         on_device: keep the check on the device; ``None`` (default) does so for any loss that is not
@@ -51,12 +51,12 @@ class NaNGuard(Callback):
         loss: torch.Tensor = logs["loss"]
         on_device = self.on_device if self.on_device is not None else loss.device.type != "cpu"
         if not on_device or self.skip:
-            self._check(state, float(loss), state.step + 1, state.epoch + 1, state.batch)
+            self._check(state, float(loss), state.step + 1, state.epoch + 1, state.batch + 1)
             return
         if self._watch is None or self._watch.device != loss.device:
             self._watch = _DeviceWatch(loss.device, self.last_finite)
-        self._watch.add(loss, (state.step + 1, state.epoch + 1, state.batch))
-        if len(self._watch.window) >= self.check_every or state.batch >= state.batches_per_epoch:
+        self._watch.add(loss, (state.step + 1, state.epoch + 1, state.batch + 1))
+        if len(self._watch.window) >= self.check_every or state.batch + 1 >= state.batches_per_epoch:
             self._read_watch(state)
 
     def on_train_end(self, state: LoopState) -> None:
@@ -87,7 +87,7 @@ class NaNGuard(Callback):
             f"training diverged: the loss became {value} at step {step} (epoch {epoch}, "
             f"batch {batch}); last finite loss {last}. Lower train.optimizer.lr or set train.grad_clip"
         )
-        state.extra["diverged"] = message
+        state.diverged = message
         state.request_stop(message)
 
     def state_dict(self) -> dict[str, Any]:

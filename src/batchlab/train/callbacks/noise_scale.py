@@ -27,7 +27,7 @@ from batchlab.train.callbacks.base import Callback
 from batchlab.train.noise_estimate import NoiseEMA, unbiased_estimates
 
 if TYPE_CHECKING:
-    from batchlab.data.batching import MiniBatches
+    from batchlab.data.sharding import PlannedBatches
     from batchlab.train.state import LoopState
 
 __all__ = ["GradientNoiseScale"]
@@ -60,7 +60,7 @@ class GradientNoiseScale(Callback):
 
     def __init__(
         self,
-        batches: MiniBatches,
+        batches: PlannedBatches,
         loss: LossFn,
         *,
         every_steps: int = 10,
@@ -135,20 +135,19 @@ class GradientNoiseScale(Callback):
         model = self.context.model
         params = [p for p in model.parameters() if p.requires_grad]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + len(self.measurements))
-        order = torch.randperm(self.batches.num_samples, generator=generator)[: self.b_big]
-        order = order.to(self.batches.x.device)
+        pool = torch.cat(self.batches.plan(epoch))  # the epoch's samples (row indices, or window starts)
+        order = pool[torch.randperm(len(pool), generator=generator)[: self.b_big]]
         buffers = [b.detach().clone() for b in model.buffers()]
-        devices = [params[0].device.index or 0] if params and params[0].device.type == "cuda" else []
-        small_sq = torch.zeros((), dtype=torch.float64, device=self.batches.x.device)
+        device = params[0].device if params else torch.device("cpu")
+        devices = [device.index or 0] if device.type == "cuda" else []
+        small_sq = torch.zeros((), dtype=torch.float64, device=device)
         total: list[torch.Tensor | None] = [None] * len(params)
         with torch.random.fork_rng(devices=devices):
             for i in range(self.micro_batches):
                 rows = order[i * self.b_small : (i + 1) * self.b_small]
-                xb = self.batches.x.index_select(0, rows)
-                if self.batches.transform is not None:
-                    # Negative indices: augmentation seeds that no training batch uses.
-                    xb = self.batches.transform(xb, epoch, -(i + 1 + self.micro_batches * len(self.measurements)))
-                loss = self.loss(model(xb), self.batches.y.index_select(0, rows))
+                # Negative indices: augmentation seeds that no training batch uses.
+                batch = self.batches.gather(rows, epoch, -(i + 1 + self.micro_batches * len(self.measurements)))
+                loss = self.loss(model(*batch.inputs), batch.y)
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for j, grad in enumerate(grads):
                     if grad is None:

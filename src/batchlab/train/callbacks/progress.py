@@ -103,7 +103,7 @@ class ProgressBar(Callback):
 
         The sums stay on the device between refreshes; reading them here is the bar's only host sync.
         """
-        running = self.context.running
+        running: Any = self.context.components.get("running")
         if running is None or not running.count:
             return f"{float(logs['loss']):.4f}"
         text = f"{float(running.loss_sum) / running.count:.4f}"

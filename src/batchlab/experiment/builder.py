@@ -1,0 +1,476 @@
+"""The run builder: from a validated config (and optionally a custom module) to every part of a training run.
+
+:func:`build_run` is the one place where a config becomes data, batches, a model, an objective, an
+optimizer, a schedule, the loop's settings and the training callbacks. ``batchlab train``, every cell of
+a batch-size study, noise-scale runs, max-batch probes and tuning trials all build their runs here, so a
+config means the same thing everywhere. It writes nothing: the run directory belongs to
+:func:`~batchlab.experiment.training.train_run`.
+
+Everything a user can get wrong (data, batch size, model for the data, monitored metric) is checked
+here, before any file is written.
+
+Example:
+    >>> from batchlab.config import make_config
+    >>> parts = build_run(make_config({"data": {"source": "iris"}, "train": {"batch_size": 16}}))
+    >>> len(parts.train), parts.settings.accumulate, parts.objective.loss_name
+    (7, 1, 'cross_entropy')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from batchlab.config import Config, token_budget
+from batchlab.data.pipeline import PreparedData, prepare_data
+from batchlab.data.sharding import ShardedBatches
+from batchlab.errors import ConfigError
+from batchlab.experiment.components import (
+    check_batch_size,
+    effective_batch_size,
+    eval_batches,
+    resolve_device,
+    seed_everything,
+    train_batches,
+)
+from batchlab.models import build_model
+from batchlab.train.callbacks import Callback, EarlyStopping, NaNGuard
+from batchlab.train.callbacks.padding import PaddingMeter
+from batchlab.train.distributed import DistributedInfo, per_worker_batch
+from batchlab.train.loop import Batches, planned_steps
+from batchlab.train.lr_scaling import scaled_lr
+from batchlab.train.objective import Objective, make_objective
+from batchlab.train.optim import build_optimizer, build_scheduler
+from batchlab.train.state import LoopSettings
+
+__all__ = ["RunParts", "build_run", "has_batchnorm", "loop_settings", "objective_for", "run_lr"]
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """The parts of one training run, built from its config.
+
+    Attributes:
+        config: the validated config.
+        data: the prepared splits and the preprocessor fitted on the training split.
+        objective: loss and metrics of the task.
+        module: the network on its device (what is saved and evaluated).
+        model: what the loop calls: ``module``, wrapped for data parallelism and compiled when asked.
+        train: the training batches (this rank's shard under data parallelism), one per optimizer step.
+        val: the validation batches, or ``None`` without a validation split.
+        optimizer: over ``model``'s parameters, at the (scaled) learning rate.
+        scheduler: the learning-rate schedule, stepped once per optimizer step.
+        settings: the loop's settings (epochs, steps, accumulation, clipping, precision, ...).
+        callbacks: the training callbacks that need no run directory (NaN guard, early stopping,
+            noise scale, padding meter).
+        device: where the model trains.
+        workers: this process among the data-parallel workers.
+        lr: the learning rate after ``train.lr_scaling``.
+        info: run facts for ``run.json`` and the summary printed at the start.
+        eval_transform: the batch transform evaluation applies (audio features), or ``None``.
+    """
+
+    config: Config
+    data: PreparedData
+    objective: Objective
+    module: torch.nn.Module
+    model: torch.nn.Module
+    train: Batches
+    val: Batches | None
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    settings: LoopSettings
+    callbacks: tuple[Callback, ...]
+    device: torch.device
+    workers: DistributedInfo
+    lr: float
+    info: dict[str, Any]
+    eval_transform: Any = None
+
+    def eval_batches(self, split: Any, *, ordered: bool = False) -> Batches:
+        """Unsharded evaluation batches of ``split`` on the run's device (the test split, new data)."""
+        return eval_batches(split, self.data.input_spec, self.device, ordered=ordered, transform=self.eval_transform)
+
+    @property
+    def early_stopping(self) -> EarlyStopping | None:
+        """The early-stopping callback, if the config enables it."""
+        return next((c for c in self.callbacks if isinstance(c, EarlyStopping)), None)
+
+
+def build_run(
+    config: Config,
+    *,
+    model: torch.nn.Module | None = None,
+    data: PreparedData | None = None,
+    workers: DistributedInfo | None = None,
+) -> RunParts:
+    """Build every part of a run from ``config``.
+
+    Args:
+        config: the validated config.
+        model: a module to train instead of the config's model. It maps ``batch.inputs`` (``x``, or
+            ``x, lengths`` for padded sequences) to ``(batch, outputs)`` (see
+            :attr:`PreparedData.num_outputs`), or ``(batch, time, vocab)`` for a language model.
+        data: already prepared data of ``config.data`` (a study prepares it once for all its cells).
+        workers: this process among data-parallel workers (default: one process).
+
+    Raises:
+        ConfigError: a mistake in the config or in how it fits the data (before anything is written).
+        DataError: the data cannot be loaded or prepared.
+    """
+    workers = workers or DistributedInfo()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = resolve_device(config.train.device, workers)
+    data = data if data is not None else prepare_data(config.data)
+    _check_data(config, data, workers)
+    objective = objective_for(config, data)
+
+    seed_everything(config.train.seed)
+    custom_model = type(model).__name__ if model is not None else None
+    if model is None:
+        model = build_model(config.model, data.input_spec, objective.num_outputs, task=data.task)
+    module = model.to(device)
+    min_batch = 2 if has_batchnorm(module) else 1
+    _check_batchnorm(config, min_batch, workers, custom_model)
+    wrapped = _data_parallel(module, config, workers, device)
+    if config.train.compile:
+        wrapped = torch.compile(wrapped)  # type: ignore[assignment]  # (DDP included: torch splits at its buckets)
+
+    train_transform, eval_transform = _sequence_transforms(config, data, device)
+    whole = train_batches(config, data, device, min_batch=min_batch, transform=train_transform)
+    val_whole = None
+    if data.val is not None and len(data.val):
+        val_whole = eval_batches(data.val, data.input_spec, device, transform=eval_transform)
+    train: Batches = whole
+    val: Batches | None = val_whole
+    if workers.enabled:
+        train = ShardedBatches(whole, workers.rank, workers.world_size)  # type: ignore[arg-type]
+        val = ShardedBatches(val_whole, workers.rank, workers.world_size) if val_whole is not None else None  # type: ignore[arg-type]
+
+    settings = loop_settings(config, min_batch)
+    total_steps = settings.total_steps(planned_steps(train, settings))
+    lr = run_lr(config, data, whole)
+    optimizer = build_optimizer(wrapped.parameters(), config.train.optimizer.model_copy(update={"lr": lr}))
+    scheduler = build_scheduler(optimizer, config.train.schedule, total_steps=total_steps, steps_per_epoch=len(train))
+    _check_monitor(config, objective, has_val=val is not None)
+    callbacks = _training_callbacks(config, whole, objective, workers, data)
+    info = _run_info(config, data, objective, module, whole, settings, total_steps, device, custom_model, lr, workers)
+    return RunParts(
+        config=config,
+        data=data,
+        objective=objective,
+        module=module,
+        model=wrapped,
+        train=train,
+        val=val,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        settings=settings,
+        callbacks=tuple(callbacks),
+        device=device,
+        workers=workers,
+        lr=lr,
+        info=info,
+        eval_transform=eval_transform,
+    )
+
+
+def loop_settings(config: Config, min_batch: int = 1) -> LoopSettings:
+    """The loop's settings from ``config.train`` (the only place they are read from the config)."""
+    train = config.train
+    return LoopSettings(
+        epochs=train.epochs,
+        max_steps=train.max_steps,
+        accumulate=train.accumulate,
+        grad_clip=train.grad_clip,
+        val_every_steps=train.val_every_steps,
+        precision=train.precision,
+        min_micro_batch=min_batch,
+    )
+
+
+def objective_for(config: Config, data: PreparedData) -> Objective:
+    """The task's loss and metrics; regression targets are un-standardized with training statistics."""
+    pre: Any = data.preprocessor
+    mean = getattr(pre, "target_mean_", None)
+    std = getattr(pre, "target_std_", None)
+    return make_objective(
+        data.task,  # type: ignore[arg-type]
+        data.num_outputs,
+        config.train.loss,
+        label_smoothing=config.train.label_smoothing,
+        target_mean=float(mean) if mean is not None else 0.0,
+        target_std=float(std) if std is not None else 1.0,
+        token_unit="char" if config.data.tokenizer.kind == "char" else "token",
+    )
+
+
+def run_lr(config: Config, data: PreparedData, batches: Batches) -> float:
+    """``optimizer.lr`` scaled by ``train.lr_scaling`` from its base batch to this run's effective batch.
+
+    The batch is counted in the unit of ``train.batch_size``: samples, or tokens for a token budget
+    (then ``lr_scaling.base_batch_size`` is in tokens too).
+    """
+    scaling = config.train.lr_scaling
+    base = scaling.base_batch_size
+    if scaling.rule == "none" or base is None:
+        return config.train.optimizer.lr
+    step = effective_batch_size(config)
+    budget = token_budget(step)
+    effective = budget if budget is not None else int(getattr(batches, "batch_size", 1))
+    return scaled_lr(config.train.optimizer.lr, batch_size=effective, base_batch_size=base, rule=scaling.rule)
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    """Whether ``model`` holds a batch-normalization layer (its training statistics need 2+ samples)."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+
+def _check_data(config: Config, data: PreparedData, workers: DistributedInfo) -> None:
+    """The config's batch size, augmentation and sequence options must fit the data."""
+    spec = data.input_spec
+    image_steps = [s.name for s in config.data.augment if s.name in ("hflip", "crop", "rotate", "jitter")]
+    audio_steps = [s.name for s in config.data.augment if s.name not in image_steps]
+    if image_steps and spec.kind != "image":
+        raise ConfigError(
+            f"data.augment: {image_steps[0]} applies to images, but this data is {_kind_phrase(spec.kind)}"
+        )
+    if audio_steps and spec.kind != "frames":
+        raise ConfigError(
+            f"data.augment: {audio_steps[0]} applies to audio, but this data is {_kind_phrase(spec.kind)}"
+        )
+    if token_budget(config.train.batch_size) is not None and spec.kind != "tokens":
+        raise ConfigError(
+            f"train.batch_size: a token budget ({config.train.batch_size!r}) applies to text; "
+            f"this data is {_kind_phrase(spec.kind)}: give a number of samples"
+        )
+    if isinstance(config.train.batch_size, int) and data.task != "language_model":
+        check_batch_size(config, len(data.train))
+    if workers.enabled and isinstance(config.train.batch_size, int):
+        per_worker_batch(config.train.batch_size, workers.world_size)
+
+
+def _kind_phrase(kind: str) -> str:
+    return {
+        "vector": "a table of features",
+        "image": "images",
+        "tokens": "text",
+        "frames": "audio",
+    }.get(kind, kind)
+
+
+def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, custom: str | None) -> None:
+    """Batch normalization cannot train on a micro-batch of one sample: say so before training."""
+    size = config.train.batch_size
+    if min_batch < 2 or not isinstance(size, int):
+        return
+    per_step = size // max(1, workers.world_size) if workers.enabled else size
+    if per_step < 2:
+        where = f"the custom module {custom}" if custom else "the model (model.batchnorm: true)"
+        share = f" (per worker: {per_step})" if workers.enabled else ""
+        raise ConfigError(
+            f"train.batch_size: {size}{share} is too small for batch normalization in {where}, which needs "
+            "at least 2 samples per batch; use a batch size of 2 or more, or model.batchnorm: false"
+        )
+
+
+def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> None:
+    stopping = config.train.early_stopping
+    if not stopping.enabled:
+        return
+    names = ["train_loss"] + (["train_accuracy"] if objective.is_classification else [])
+    if has_val:
+        names.append("val_loss")
+        if objective.is_classification:
+            names.append("val_accuracy")
+        elif objective.is_language_model:
+            names.append("val_bpc" if objective.token_unit == "char" else "val_perplexity")
+        else:
+            names += ["val_mse", "val_mae", "val_r2"]
+    if stopping.monitor not in names:
+        hint = "" if has_val else " (there is no validation split: data.split.val is 0)"
+        raise ConfigError(
+            f"train.early_stopping.monitor: {stopping.monitor!r} is not a logged metric{hint}; "
+            f"available: {', '.join(names)}"
+        )
+
+
+# ------------------------------------------------------------------------------------------ the parts
+
+
+def _data_parallel(
+    model: torch.nn.Module, config: Config, workers: DistributedInfo, device: torch.device
+) -> torch.nn.Module:
+    """Wrap in DistributedDataParallel under several workers (batch norm synchronized on request)."""
+    if not workers.enabled:
+        return model
+    if config.model.sync_batchnorm:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _sequence_transforms(config: Config, data: PreparedData, device: torch.device) -> tuple[Any, Any]:
+    """Batch transforms of audio runs: (training: augmentation and features, evaluation: features)."""
+    if data.input_spec.kind != "frames":
+        return None, None
+    from batchlab.data.audio import audio_transforms
+
+    transforms: tuple[Any, Any] = audio_transforms(config, data.preprocessor, device)
+    return transforms
+
+
+def _training_callbacks(
+    config: Config, batches: Batches, objective: Objective, workers: DistributedInfo, data: PreparedData
+) -> list[Callback]:
+    """NaN guard, padding meter (variable-length data), early stopping and the noise-scale estimate."""
+    train = config.train
+    callbacks: list[Callback] = [NaNGuard(skip=train.on_nan == "skip")]
+    if data.input_spec.is_sequence:
+        callbacks.append(PaddingMeter(report_padding=data.input_spec.variable_length))
+    callbacks += _noise_scale(config, batches, objective, workers)
+    if train.early_stopping.enabled:
+        es = train.early_stopping
+        callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
+    return callbacks
+
+
+def _noise_scale(config: Config, batches: Batches, objective: Objective, workers: DistributedInfo) -> list[Callback]:
+    """The gradient noise scale callback when ``train.noise_scale.enabled`` (logs ``noise_scale``).
+
+    Under DDP without accumulation the local and all-reduced gradients give it for free; otherwise it
+    measures small micro-batches at the current weights every ``every_steps`` steps.
+    """
+    settings = config.train.noise_scale
+    if not settings.enabled:
+        return []
+    size = int(getattr(batches, "batch_size", 1))
+    if workers.enabled and config.train.accumulate == 1:
+        from batchlab.train.callbacks.ddp_noise_scale import DDPNoiseScale
+
+        return [DDPNoiseScale(size // workers.world_size, workers.world_size, settings.ema)]
+    from batchlab.train.callbacks.noise_scale import GradientNoiseScale
+
+    return [
+        GradientNoiseScale(
+            batches,  # type: ignore[arg-type]
+            objective.loss,
+            every_steps=settings.every_steps,
+            micro_batches=settings.micro_batches,
+            micro_batch_size=settings.micro_batch_size or max(1, size // config.train.accumulate),
+            ema=settings.ema,
+            seed=config.train.seed,
+        )
+    ]
+
+
+def _run_info(
+    config: Config,
+    data: PreparedData,
+    objective: Objective,
+    model: torch.nn.Module,
+    batches: Any,
+    settings: LoopSettings,
+    total_steps: int,
+    device: torch.device,
+    custom_model: str | None,
+    lr: float,
+    workers: DistributedInfo,
+) -> dict[str, Any]:
+    """Facts about the run for ``run.json`` (what inference needs to rebuild it) and the start summary."""
+    parameters = sum(p.numel() for p in model.parameters())
+    spec = data.input_spec
+    step_samples = int(batches.batch_size)
+    micro = -(-step_samples // settings.accumulate)
+    train_count = int(batches.num_samples)
+    counts = f"train {len(data.train)}"
+    counts += f", val {len(data.val)}" if data.val is not None else ""
+    counts += f", test {len(data.test)}" if data.test is not None else ""
+    unit = "tokens" if spec.kind == "tokens" and data.task == "language_model" else "samples"
+    budget = token_budget(effective_batch_size(config))
+    steps_per_epoch = len(batches)
+    if config.train.batch_size == "full":
+        size_name = "full batch"
+    elif budget is not None:
+        size_name = f"token budget {budget // settings.accumulate} (about {micro} samples)"
+    else:
+        size_name = f"batch size {micro}"
+    plural = "batch" if steps_per_epoch == 1 else "batches"
+    batches_line = f"Batches: {size_name} -> {steps_per_epoch} {plural} per epoch"
+    if budget is None and data.task != "language_model":
+        rule = "floor" if getattr(batches, "drop_last", False) else "ceil"
+        batches_line += f" ({rule}({train_count}/{step_samples}))"
+    elif data.task == "language_model":
+        batches_line += f" ({train_count} windows of {config.data.context} tokens)"
+    if settings.accumulate > 1:
+        batches_line += f", accumulate {settings.accumulate} -> effective batch {step_samples}"
+    data_line = f"Data: {counts} {unit if data.task == 'language_model' else 'samples'}; " + _input_phrase(data)
+    data_line += f"; {data.task}" + (f" with {objective.num_classes} classes" if objective.is_classification else "")
+    summary = (
+        f"{data_line}\n{batches_line}\n"
+        f"Model: {custom_model or config.model.name}, {parameters:,} parameters; "
+        f"{config.train.optimizer.name} lr {_lr_text(config, lr, step_samples if budget is None else budget)}; "
+        f"loss {objective.loss_name}; up to {total_steps} steps on {device}"
+    )
+    info: dict[str, Any] = {
+        "summary": summary,
+        "task": data.task,
+        "classes": data.classes,
+        "input_shape": list(spec.shape),
+        "input_spec": spec.to_dict(),
+        "num_outputs": objective.num_outputs,
+        "loss": objective.loss_name,
+        "target_mean": objective.target_mean,
+        "target_std": objective.target_std,
+        "token_unit": objective.token_unit,
+        "is_image": spec.kind == "image",
+        "train_samples": len(data.train),
+        "val_samples": len(data.val) if data.val is not None else 0,
+        "test_samples": len(data.test) if data.test is not None else 0,
+        "batch_size": micro,
+        "batches_per_epoch": steps_per_epoch,
+        "steps_per_epoch": steps_per_epoch,
+        "effective_batch": step_samples,
+        "token_budget": budget,
+        "total_steps": total_steps,
+        "parameters": parameters,
+        "model": custom_model or config.model.name,
+        "custom_model": custom_model is not None,
+        "device": str(device),
+        "torch": torch.__version__,
+        "lr": lr,
+        "lr_scaling": config.train.lr_scaling.model_dump(),
+    }
+    if workers.enabled:
+        info.update(
+            world_size=workers.world_size,
+            global_batch=step_samples,
+            per_worker_batch=-(-step_samples // workers.world_size),
+            backend=workers.backend,
+        )
+    else:
+        info["world_size"] = 1
+    return info
+
+
+def _input_phrase(data: PreparedData) -> str:
+    spec = data.input_spec
+    if spec.kind == "tokens":
+        return f"tokens (vocabulary {spec.vocab_size}, up to {spec.max_length} per sample)"
+    if spec.kind == "frames":
+        return f"audio frames of {spec.shape[0]} features (up to {spec.max_length} frames)"
+    return f"input {tuple(spec.shape)}"
+
+
+def _lr_text(config: Config, lr: float, effective_batch: int) -> str:
+    scaling = config.train.lr_scaling
+    if lr == config.train.optimizer.lr:
+        return f"{lr:g}"
+    base = config.train.optimizer.lr
+    return f"{lr:g} ({scaling.rule} scaling of {base:g} from batch {scaling.base_batch_size} to {effective_batch})"
