@@ -77,8 +77,8 @@ def read_corpus(source: str, *, encoding: str = "utf-8", field: str = "data.sour
         raise DataError(f"{field}: file '{source}' does not exist")
     text = FILE_SEPARATOR.join(read_text(p, encoding=encoding, field=field) for p in files)
     if not text.strip():
-        what = "the files of folder" if path.is_dir() else "file"
-        raise DataError(f"{field}: the corpus is empty: {what} '{source}' hold no text besides whitespace")
+        what = f"the .txt files of folder '{source}' hold" if path.is_dir() else f"file '{source}' holds"
+        raise DataError(f"{field}: the corpus is empty: {what} no text besides whitespace")
     return Corpus(text, names)
 
 

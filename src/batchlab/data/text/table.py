@@ -37,7 +37,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,12 +173,43 @@ def _read_delimited(path: Path, cfg: DataConfig, *, require_target: bool, field:
     text = read_text(path, encoding=cfg.encoding, field=field)
     if not text.strip():
         raise DataError(f"{field}: {where} is empty")
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSED]
-    if cfg.sep == "auto" and suffixes and suffixes[-1] in _TAB_SUFFIXES:
-        sep = "\t"
-    else:
-        sample = [line for line in text.split("\n", _SNIFF_LINES + 1)[:_SNIFF_LINES] if line.strip()]
-        sep = _one_character(resolve_separator(cfg.sep, sample), cfg.sep, where=where)
+    sep = _separator(path, text, cfg.sep)
+    names: list[str] | None = None
+    text_index = -1
+    records: list[list[str]] = []
+    line = 0
+    try:
+        for line, fields in _records(text, sep):
+            if names is None:
+                if cfg.header:
+                    names = [f.strip() for f in fields]
+                    text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
+                    continue
+                names = [str(i) for i in range(len(fields))]
+                text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
+            if len(fields) > len(names) and sep == "\t" and text_index == len(names) - 1:
+                fields = [*fields[:text_index], "\t".join(fields[text_index:])]  # tabs inside the text
+            if len(fields) != len(names):
+                raise DataError(
+                    f"{field}: line {line} of {where} has {len(fields)} fields but the table has "
+                    f"{len(names)} columns; quote texts that hold the separator {sep!r}, or set data.sep"
+                )
+            records.append(fields)
+    except csv.Error as exc:
+        raise DataError(f"{field}: {where} cannot be parsed near line {line + 1} ({exc}); set data.sep") from None
+    if names is None or not records:
+        raise DataError(f"{field}: {where} has no data rows")
+    cells: list[list[str | None]] = [list(column) for column in zip(*records, strict=True)]
+    return _Columns(names, cells, np.arange(1, len(records) + 1, dtype=np.int64))
+
+
+def _records(text: str, sep: str | None) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-blank record; ``sep=None``: each line is one field."""
+    if sep is None:
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                yield number, [line]
+        return
     tab = sep == "\t"
     reader = csv.reader(
         io.StringIO(text),
@@ -187,44 +218,35 @@ def _read_delimited(path: Path, cfg: DataConfig, *, require_target: bool, field:
         skipinitialspace=not tab,
         strict=False,
     )
-    names: list[str] | None = None
-    text_index = -1
-    records: list[list[str]] = []
-    try:
-        for fields in reader:
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
-            if names is None:
-                if cfg.header:
-                    names = [f.strip() for f in fields]
-                    text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
-                    continue
-                names = [str(i) for i in range(len(fields))]
-                text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
-            if len(fields) > len(names) and tab and text_index == len(names) - 1:
-                fields = [*fields[:text_index], "\t".join(fields[text_index:])]  # tabs inside the text
-            if len(fields) != len(names):
-                raise DataError(
-                    f"{field}: line {reader.line_num} of {where} has {len(fields)} fields but the table has "
-                    f"{len(names)} columns; quote texts that hold the separator {sep!r}, or set data.sep"
-                )
-            records.append(fields)
-    except csv.Error as exc:
-        raise DataError(f"{field}: {where} cannot be parsed at line {reader.line_num} ({exc}); set data.sep") from None
-    if names is None or not records:
-        raise DataError(f"{field}: {where} has no data rows")
-    cells: list[list[str | None]] = [list(column) for column in zip(*records, strict=True)]
-    return _Columns(names, cells, np.arange(1, len(records) + 1, dtype=np.int64))
+    for fields in reader:
+        if fields and not (len(fields) == 1 and not fields[0].strip()):  # skip blank lines
+            yield reader.line_num, fields
 
 
-def _one_character(sep: str, setting: str, *, where: str) -> str:
-    if len(sep) > 1 and len(sep.strip(" ")) == 1:
-        return sep.strip(" ")  # ", " is "," (spaces after a separator are skipped)
-    if len(sep) == 1:
+def _separator(path: Path, text: str, setting: str) -> str | None:
+    """The one-character separator of a text table, or ``None`` for a single column (one text per line).
+
+    With ``data.sep: auto``: tab for a ``.tsv`` / ``.tab`` file; else the sniffed separator when the
+    first line holds it; else a tab or a comma when the first line (the header, or the first row)
+    holds one; else the file is one column.
+    """
+    if setting != "auto":
+        sep = resolve_separator(setting, [])
+        if len(sep) > 1 and len(sep.strip(" ")) == 1:
+            return sep.strip(" ")  # ", " is "," (spaces after a separator are skipped)
+        if len(sep) != 1:
+            raise ConfigError(
+                f"data.sep: text tables need a one-character separator (e.g. tab or comma), got {setting!r}"
+            )
         return sep
-    if setting == "auto":
-        raise DataError(f"data.sep: cannot tell the separator of {where}; set data.sep (e.g. tab or comma)")
-    raise ConfigError(f"data.sep: text tables need a one-character separator (e.g. tab or comma), got {setting!r}")
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSED]
+    if suffixes and suffixes[-1] in _TAB_SUFFIXES:
+        return "\t"
+    sample = [line for line in text.split("\n", _SNIFF_LINES + 1)[:_SNIFF_LINES] if line.strip()]
+    sniffed = resolve_separator("auto", sample)
+    if len(sniffed) == 1 and sniffed in sample[0]:
+        return sniffed
+    return next((c for c in ("\t", ",") if c in sample[0]), None)
 
 
 def _read_parquet(path: Path, *, field: str) -> _Columns:
