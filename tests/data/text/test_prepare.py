@@ -218,3 +218,10 @@ def test_tiny_shakespeare_char_corpus(shared_data: Path) -> None:
     )
     assert (len(data.train), len(data.val)) == (1_003_855, 111_539) and data.test is None
     assert data.input_spec.vocab_size == 4 + 65 and data.input_spec.max_length == 128
+
+
+def test_options_text_does_not_support_are_refused(messages: Path, corpus: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^data\.stream\.enabled: text tables are read into memory"):
+        prepare_text(_config(messages, stream={"enabled": True}))
+    with pytest.raises(ConfigError, match=r"^data\.split\.by_group: group splits are not supported for corpora"):
+        prepare_corpus(DataConfig(source=str(corpus), split={"by_group": True}))

@@ -156,3 +156,10 @@ def test_take_keeps_rows_and_labels_together(tmp_path: Path) -> None:
     table = read_text_table(_sms_config(path)).take(np.array([2, 0]))
     assert table.texts == ["three", "one"] and table.labels is not None and table.labels.tolist() == ["c", "a"]
     assert table.rows.tolist() == [3, 1]
+
+
+def test_prediction_input_keeps_rows_whatever_their_label(tmp_path: Path) -> None:
+    path = tmp_path / "new.tsv"
+    path.write_text("ham\tfirst\n\tsecond\nNA\tthird\n")
+    table = read_text_table(_sms_config(path), str(path), require_target=False)
+    assert table.texts == ["first", "second", "third"] and table.labels is None

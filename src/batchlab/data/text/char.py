@@ -61,11 +61,8 @@ class CharTokenizer(Tokenizer):
 
     def fit(self, texts: Iterable[str]) -> Self:
         """Count the characters of the training texts and keep those seen ``min_freq`` times or more."""
-        counts: dict[int, int] = {}
-        for text in texts:
-            codes, n = np.unique(_code_points(self._normalize(text)), return_counts=True)
-            for code, count in zip(codes.tolist(), n.tolist(), strict=True):
-                counts[code] = counts.get(code, 0) + count
+        codes, n = np.unique(_code_points("".join(map(self._normalize, texts))), return_counts=True)
+        counts = dict(zip(codes.tolist(), n.tolist(), strict=True))
         kept = sorted((code for code, count in counts.items() if count >= self.min_freq), key=lambda c: (-counts[c], c))
         if not kept:
             raise DataError(

@@ -78,6 +78,7 @@ def prepare_text(cfg: DataConfig, preprocessor: TextPreprocessor | None = None) 
             "data.task: language_model needs a .txt corpus, but data.text names a text column; "
             "unset data.text, or set data.task to auto, classification or regression"
         )
+    _check_unsupported(cfg, "text tables")
     split = cfg.split
     options = cfg if preprocessor is None else _saved_columns(cfg, preprocessor)
     table = read_text_table(options)
@@ -190,6 +191,17 @@ def _log_truncation(truncated: dict[str, tuple[int, int]], pre: TextPreprocessor
     logger.info("texts cut to %d tokens (%s): %s", pre.max_length_, reason, counts)
 
 
+def _check_unsupported(cfg: DataConfig, what: str) -> None:
+    """Refuse options that text does not support yet, rather than ignore them."""
+    if cfg.stream.enabled:
+        raise ConfigError(
+            f"data.stream.enabled: {what} are read into memory (streaming is for .npy and Parquet arrays); "
+            "set data.stream.enabled: false"
+        )
+    if cfg.split.by_group:
+        raise ConfigError(f"data.split.by_group: group splits are not supported for {what}; set it to false")
+
+
 # ----------------------------------------------------------------------------------------- corpus
 
 
@@ -214,6 +226,7 @@ def prepare_corpus(cfg: DataConfig, preprocessor: CorpusPreprocessor | None = No
             ``data.context + 1`` tokens.
         ConfigError: bad tokenizer settings.
     """
+    _check_unsupported(cfg, "corpora")
     corpus = read_corpus(cfg.source, encoding=cfg.encoding)
     split = cfg.split
     train_text, val_text, test_text = split_corpus(

@@ -120,10 +120,9 @@ def read_text_table(
             ``encoding``, ``missing_values``.
         source: a file that replaces ``cfg.source`` (a ``val_source`` / ``test_source``, or input for
             evaluate / predict).
-        require_target: when false the label column may be absent (prediction input): then
-            ``labels`` is ``None``, and a header-less file may have one column fewer than
-            ``cfg.columns`` (the label's). With ``cfg.target`` unset, the default label column is
-            used only when ``require_target`` is true.
+        require_target: when false (prediction input) labels are not read, even when the file has
+            a label column: ``labels`` is ``None``, and a header-less file may have one column fewer
+            than ``cfg.columns`` (the label's).
         field: the config field named in messages; default ``data.source``, or ``input`` when
             ``source`` is given.
 
@@ -363,16 +362,14 @@ def _target_column(names: list[str], cfg: DataConfig, *, require_target: bool, w
     target = cfg.target
     if target == cfg.text:
         raise ConfigError(f"data.target: '{target}' is also data.text; name the label column in data.target")
+    if not require_target:
+        return None  # prediction input: labels, if any, are not read (nor are rows dropped for lacking one)
     if target is None:
         others = [n for n in names if n != cfg.text]
-        if not require_target:
-            return None
         if not others:
             raise DataError(f"data.target: {where} has only the text column '{cfg.text}'; it needs a label column too")
         return others[-1]
     if target not in names:
-        if not require_target:
-            return None
         others = [n for n in names if n != cfg.text]
         raise DataError(f"data.target: column '{target}' does not exist in {where}; {did_you_mean(target, others)}")
     return target
