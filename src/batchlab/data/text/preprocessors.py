@@ -164,9 +164,15 @@ class TextPreprocessor:
     ) -> tuple[Ragged, torch.Tensor, int]:
         """:meth:`fit`, then :meth:`transform` of the same rows (tokenizing them once).
 
+        Args:
+            texts, labels, text_column, target_column: as in :meth:`fit`.
+            rows: ``(n,)`` 1-based data rows of the texts, for messages about labels.
+
         Returns:
             ``(x, y, truncated)`` as :meth:`transform` (``y`` is never ``None``).
         """
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if self.task == "language_model":
             raise ConfigError(
                 "data.task: language_model needs a .txt corpus; a table with data.text is for "

@@ -2,8 +2,10 @@
 
 Formats, by extension (a ``.gz`` / ``.bz2`` / ``.xz`` suffix is looked through):
 
-* delimited text (``.csv``, ``.tsv``, ``.txt``, anything else that is text): ``data.sep`` (``auto``
-  sniffs it; a ``.tsv`` or ``.tab`` file is tab-separated), ``data.header``, ``data.columns``.
+* delimited text (``.csv``, ``.tsv``, ``.txt``, anything else that is text): ``data.sep``,
+  ``data.header``, ``data.columns``. With ``sep: auto`` a ``.tsv`` or ``.tab`` file is tab-separated;
+  otherwise the sniffed separator is used when the first line holds it, else a tab or comma that the
+  first line holds, else the file is one column (one text per line, e.g. prediction input).
   Tab-separated files are read **without quote processing**: a ``"`` is an ordinary character, so
   messages such as ``He said "hi`` need no escaping (the SMS Spam Collection). A line with more tabs
   than columns keeps the extra tabs inside the text when the text is the last column. Other
