@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from batchlab.errors import ConfigError, did_you_mean
 
@@ -175,15 +175,39 @@ class StreamConfig(_Section):
     )
 
 
+_SPECIAL_TOKENS = 4  # <pad>, <unk>, <cls>, <eos>: ids 0-3 of every vocabulary
+_BYTE_TOKENS = 256  # byte-level BPE: one token per byte before any merge
+
+
 class TokenizerConfig(_Section):
     """How text becomes token ids; fit on the training split only and saved in the run directory."""
 
     kind: Literal["char", "word", "bpe"] = Field(
         "char", description="char: one token per character; word: words and punctuation; bpe: trained subwords"
     )
-    vocab_size: int = Field(8000, ge=8, description="word / bpe: largest vocabulary, special tokens included")
-    min_freq: int = Field(1, ge=1, description="char / word: fewest occurrences in training text to get a token")
+    vocab_size: int = Field(
+        8000,
+        description="word / bpe: largest vocabulary, including the 4 special tokens (and bpe's 256 byte tokens)",
+    )
+    min_freq: int = Field(
+        1, ge=1, description="char / word: fewest occurrences in training text to get a token; bpe: to merge a pair"
+    )
     lowercase: bool = Field(False, description="lowercase text before tokenizing")
+
+    @field_validator("vocab_size")
+    @classmethod
+    def _room_beyond_fixed_tokens(cls, value: int, info: ValidationInfo) -> int:
+        # Kept equal to batchlab.data.text.tokenizer.check_vocab_size (config cannot import the data layer).
+        bpe = info.data.get("kind") == "bpe"
+        fixed = _SPECIAL_TOKENS + (_BYTE_TOKENS if bpe else 0)
+        if value <= fixed:
+            held = "the 4 special tokens (<pad>, <unk>, <cls>, <eos>)" + (" and the 256 byte tokens" if bpe else "")
+            kind = "bpe" if bpe else "text"
+            raise ValueError(
+                f"{value} leaves no room for {kind} tokens: the vocabulary holds {held} first; "
+                f"expected at least {fixed + 1}"
+            )
+        return value
 
 
 class AudioConfig(_Section):

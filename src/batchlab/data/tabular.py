@@ -26,6 +26,7 @@ __all__ = [
     "preamble_lines",
     "read_csv",
     "read_parquet",
+    "resolve_separator",
     "sniff_separator",
 ]
 
@@ -76,6 +77,17 @@ def sniff_separator(lines: Sequence[str]) -> str:
     if fields > 1 and agreeing / len(rows) >= 0.9:
         return _WHITESPACE
     return ","
+
+
+def resolve_separator(sep: str, lines: Sequence[str]) -> str:
+    """The separator that ``data.sep`` means: sniffed from ``lines`` for ``"auto"``, else the alias's
+    separator (``tab``, ``comma``, ``space``, ...) or ``sep`` itself.
+
+    Example:
+        >>> resolve_separator("tab", []), resolve_separator("auto", ["a;b", "1;2"])
+        ('\\t', ';')
+    """
+    return sniff_separator(lines) if sep == "auto" else _ALIASES.get(sep, sep)
 
 
 def preamble_lines(lines: Sequence[str], separator: str) -> int:
@@ -135,7 +147,7 @@ def read_csv(path: Path, *, sep: str, header: bool, missing_values: Sequence[str
     lines = text.splitlines()
     if len(head) == _SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
-    separator = sniff_separator(lines) if sep == "auto" else _ALIASES.get(sep, sep)
+    separator = resolve_separator(sep, lines)
     preamble = preamble_lines(lines, separator)
     if preamble:
         logger.warning(

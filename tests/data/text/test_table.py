@@ -1,0 +1,165 @@
+"""Tests of batchlab.data.text.table: reading a text column and a label column."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batchlab.config import DataConfig
+from batchlab.data.text.table import read_text_table
+from batchlab.errors import ConfigError, DataError
+
+
+def _sms_config(path: Path, **extra: object) -> DataConfig:
+    return DataConfig(
+        source=str(path), header=False, columns=["label", "message"], text="message", target="label", **extra
+    )
+
+
+def test_sms_spam_collection_loads_with_plain_options(shared_data: Path) -> None:
+    path = shared_data / "sms-spam" / "SMSSpamCollection"
+    table = read_text_table(_sms_config(path))
+    labels, counts = np.unique(table.labels, return_counts=True)
+    assert len(table) == 5574 and dict(zip(labels.tolist(), counts.tolist(), strict=True)) == {"ham": 4827, "spam": 747}
+    # every message is exactly the text after the first tab of its line, bare quotes included
+    lines = path.read_text(encoding="utf-8").split("\n")
+    expected = [line.split("\t", 1)[1] for line in lines if line]
+    assert table.texts == expected
+    quoted = [t for t in table.texts if '"' in t]
+    assert len(quoted) == 145 and sum(t.count('"') % 2 for t in quoted) == 17  # 17 with an unpaired quote
+    assert any(t.startswith("Height of Confidence") and 'He said:"if it is made' in t for t in quoted)
+    assert table.rows.tolist() == list(range(1, 5575)) and table.text_column == "message"
+
+
+def test_bare_quotes_in_a_tsv_are_ordinary_characters(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.tsv"
+    path.write_text('text\tlabel\nHe said "hi\tpos\n"Quoted" start and end "\tneg\nodd " quote\tpos\n')
+    table = read_text_table(DataConfig(source=str(path), text="text"))
+    assert table.texts == ['He said "hi', '"Quoted" start and end "', 'odd " quote']
+    assert table.labels is not None and table.labels.tolist() == ["pos", "neg", "pos"]
+    assert table.target_column == "label"  # the default: the column that is not the text
+
+
+def test_tabs_inside_a_last_text_column_stay_in_the_text(tmp_path: Path) -> None:
+    path = tmp_path / "data.tsv"
+    path.write_text("label\tmessage\nham\tcol one\tcol two\n")
+    assert read_text_table(DataConfig(source=str(path), text="message")).texts == ["col one\tcol two"]
+
+
+def test_csv_with_quoted_separators_and_sniffed_comma(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,review,stars\n1,"Great, really great",5\n2,"She said ""wow""",4\n3,plain,1\n')
+    table = read_text_table(DataConfig(source=str(path), text="review", target="stars"))
+    assert table.texts == ["Great, really great", 'She said "wow"', "plain"]
+    assert table.labels is not None and table.labels.tolist() == ["5", "4", "1"]
+
+
+def test_wrong_number_of_fields_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.tsv"
+    path.write_text("message\tlabel\nfine\tham\nbroken\textra\tham\n")
+    with pytest.raises(DataError, match=r"^data\.source: line 3 of file .* has 3 fields but the table has 2 columns"):
+        read_text_table(DataConfig(source=str(path), text="message"))
+
+
+def test_empty_texts_and_missing_labels_are_dropped_with_one_warning_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "data.tsv"
+    rows = ["ham\thello", "spam\t   ", "ham\t", "\tno label", "NA\talso no label", "spam\tbuy now", "ham\tNA"]
+    path.write_text("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="batchlab.data.text.table"):
+        table = read_text_table(_sms_config(path))
+    assert table.texts == ["hello", "buy now"] and table.rows.tolist() == [1, 6]
+    assert table.labels is not None and table.labels.tolist() == ["ham", "spam"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("3 of 7 rows of file") and "empty or missing text (column 'message')" in messages[0]
+    assert messages[1].startswith("2 of 7 rows of file") and "missing label (column 'label')" in messages[1]
+
+
+def test_missing_values_setting_keeps_texts_that_look_missing(tmp_path: Path) -> None:
+    path = tmp_path / "data.tsv"
+    path.write_text("ham\tNA\nspam\t?\n")
+    table = read_text_table(_sms_config(path, missing_values=[]))
+    assert table.texts == ["NA", "?"]
+
+
+def test_non_utf8_bytes_name_the_line_and_data_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin.tsv"
+    path.write_bytes(b"ham\tfine\nspam\tcaf\xe9 deal\n")
+    with pytest.raises(DataError, match=r"byte 0xe9 at line 2 .*data\.encoding: latin-1$"):
+        read_text_table(_sms_config(path))
+    assert read_text_table(_sms_config(path, encoding="latin-1")).texts == ["fine", "café deal"]
+
+
+def test_missing_text_column_names_it_and_lists_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("label,message\nham,hi\n")
+    with pytest.raises(DataError) as raised:
+        read_text_table(DataConfig(source=str(path), text="mesage"))
+    assert str(raised.value).endswith(
+        "column 'mesage' does not exist in file '" + str(path) + '\'; did you mean "message"? (columns: label, message)'
+    )
+    with pytest.raises(DataError, match="expected one of: label, message"):
+        read_text_table(DataConfig(source=str(path), text="zzz"))
+
+
+def test_text_column_cannot_be_the_label_column(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("label,message\nham,hi\n")
+    with pytest.raises(ConfigError, match=r"^data\.target: 'message' is also data\.text"):
+        read_text_table(DataConfig(source=str(path), text="message", target="message"))
+    with pytest.raises(ConfigError, match=r"^data\.text: name the text column"):
+        read_text_table(DataConfig(source=str(path)))
+
+
+def test_prediction_input_without_the_label_column(tmp_path: Path) -> None:
+    path = tmp_path / "new.txt"
+    path.write_text("win a prize now\nsee you at 5\n")
+    cfg = DataConfig(source="unused", header=False, columns=["label", "message"], text="message", target="label")
+    table = read_text_table(cfg, str(path), require_target=False)
+    assert table.texts == ["win a prize now", "see you at 5"] and table.labels is None and table.target_column is None
+    with pytest.raises(DataError, match=r"^data\.columns: names 2 columns but file .* has 1"):
+        read_text_table(cfg, str(path), require_target=True)
+
+
+def test_json_lines_and_json_array(tmp_path: Path) -> None:
+    records = [{"text": "good film", "label": 1}, {"text": "bad film", "label": 0}, {"text": None, "label": 1}]
+    lines = tmp_path / "reviews.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
+    array = tmp_path / "reviews.json"
+    array.write_text(json.dumps(records))
+    for path in (lines, array):
+        table = read_text_table(DataConfig(source=str(path), text="text"))
+        assert table.texts == ["good film", "bad film"] and table.labels is not None
+        assert table.labels.tolist() == ["1", "0"] and table.rows.tolist() == [1, 2]
+    lines.write_text('{"text": "ok", "label": 1}\n{"text": broken}\n')
+    with pytest.raises(DataError, match=r"line 2 of file .* is not valid JSON"):
+        read_text_table(DataConfig(source=str(lines), text="text"))
+
+
+def test_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.parquet"
+    pd.DataFrame({"body": ["fine", "awful", ""], "score": [4.0, 1.0, 3.0], "id": [7, 8, 9]}).to_parquet(path)
+    table = read_text_table(DataConfig(source=str(path), text="body", target="score"))
+    assert table.texts == ["fine", "awful"] and table.labels is not None and table.labels.tolist() == ["4", "1"]
+
+
+def test_take_keeps_rows_and_labels_together(tmp_path: Path) -> None:
+    path = tmp_path / "data.tsv"
+    path.write_text("a\tone\nb\ttwo\nc\tthree\n")
+    table = read_text_table(_sms_config(path)).take(np.array([2, 0]))
+    assert table.texts == ["three", "one"] and table.labels is not None and table.labels.tolist() == ["c", "a"]
+    assert table.rows.tolist() == [3, 1]
+
+
+def test_prediction_input_keeps_rows_whatever_their_label(tmp_path: Path) -> None:
+    path = tmp_path / "new.tsv"
+    path.write_text("ham\tfirst\n\tsecond\nNA\tthird\n")
+    table = read_text_table(_sms_config(path), str(path), require_target=False)
+    assert table.texts == ["first", "second", "third"] and table.labels is None
