@@ -91,6 +91,15 @@ def test_lengths_none_means_full_recordings() -> None:
     assert frames.tolist() == [21, 21] and torch.equal(full, explicit)
 
 
+def test_features_stay_float32_inside_autocast() -> None:
+    x = _noise(3000).unsqueeze(0)
+    featurize = Featurizer(MFCC)
+    expected, _ = featurize(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside, _ = featurize(x)
+    assert inside.dtype == torch.float32 and torch.equal(inside, expected)
+
+
 def test_band_normalization_gives_zero_mean_unit_std_on_training_frames() -> None:
     rng = np.random.default_rng(6)
     waves = Ragged.from_sequences(

@@ -54,10 +54,10 @@ def test_manifest_paths_are_relative_to_the_csv_with_label_and_group_columns(
     write_wav(tmp_path / "audio" / "x.wav", tone(300, 0.1, 8000))
     write_wav(tmp_path / "audio" / "y.wav", tone(300, 0.2, 8000))
     manifest = tmp_path / "train.csv"
-    manifest.write_text("path,label,speaker\naudio/y.wav,up,s1\naudio/x.wav,down,s2\n")
+    manifest.write_text('path,label,speaker\naudio/y.wav,"up, then left",s1\naudio/x.wav,down,s2\n')
     source = load_audio_source(_cfg(manifest, group="speaker"))
     assert source.files == ("audio/y.wav", "audio/x.wav")  # row order
-    assert source.labels == ("up", "down") and source.groups == ("s1", "s2")
+    assert source.labels == ("up, then left", "down") and source.groups == ("s1", "s2")
     assert source.waveforms.lengths.tolist() == [1600, 800]
 
 

@@ -192,11 +192,17 @@ class Featurizer(nn.Module):
             waveforms: ``(batch, samples)`` float32, padded after each recording's end.
             lengths: ``(batch,)`` int64 valid samples of each recording; ``None`` when all are full.
 
+        Features are computed in float32 also inside an autocast region.
+
         Returns:
             ``features`` ``(batch, frames, n_features)`` float32 with ``frames = 1 + samples // hop``,
             zero past each recording's frames, and ``frame_lengths`` ``(batch,)`` int64,
             ``1 + lengths // hop``.
         """
+        with torch.autocast(waveforms.device.type, enabled=False):  # float32 math even inside autocast
+            return self._features(waveforms.float(), lengths)
+
+    def _features(self, waveforms: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         settings = self.settings
         batch, samples = waveforms.shape
         steps = torch.arange(samples, device=waveforms.device)

@@ -158,8 +158,14 @@ def _log_summary(source: AudioSource, data: PreparedData, *, by_group: bool) -> 
         part = getattr(data, name)
         if part is None:
             continue
-        groups = f" ({len(set(part.groups))} groups)" if part.groups is not None else ""
-        parts.append(f"{name} {len(part)}{groups}")
+        detail = ""
+        if part.groups is not None:
+            groups = sorted(set(part.groups))
+            shown = (
+                ", ".join(groups) if by_group and len(groups) <= 8 else f"{len(groups)} group{'s' * (len(groups) != 1)}"
+            )
+            detail = f" ({shown})"
+        parts.append(f"{name} {len(part)}{detail}")
     logger.info(
         "audio: %d recordings (%.1f s at %d Hz), %d classes; split%s: %s",
         len(source),

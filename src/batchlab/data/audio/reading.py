@@ -193,7 +193,7 @@ def trim_silence(waveform: np.ndarray, sample_rate: int, *, top_db: float) -> np
 
     Example:
         >>> x = np.concatenate([np.zeros(800), np.ones(400), np.zeros(800)]).astype(np.float32)
-        >>> trim_silence(x, 8000, top_db=30).shape
+        >>> trim_silence(x, 8000, top_db=30).shape  # the 400 loud samples and the frames overlapping them
         (640,)
     """
     frame = max(1, round(TRIM_FRAME_SECONDS * sample_rate))

@@ -24,6 +24,7 @@ recordings are in sorted id order for folders and in row order for manifests.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
@@ -319,7 +320,7 @@ def _manifest_rows(path: Path, sep: str, *, field: str) -> tuple[list[dict[str, 
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{field}: manifest '{path}' cannot be read ({exc.__class__.__name__})") from None
     delimiter = sep if sep != "auto" else _sniff(text)
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     columns = [c.strip() for c in reader.fieldnames or []]
     reader.fieldnames = columns
     rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
