@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchlab.data.split import split_indices, split_sizes
+from batchlab.data.split import group_folds, group_split_indices, split_indices, split_sizes
 from batchlab.errors import DataError
 
 
@@ -95,11 +95,101 @@ def test_no_training_rows_left_is_a_data_error() -> None:
         split_sizes(2, val=0.5, test=0.4)
 
 
-def test_stratification_falls_back_with_a_warning_when_a_class_has_one_row(
+def test_a_class_with_one_row_under_a_stratified_split_is_an_error_naming_it() -> None:
+    labels = np.array(["a"] * 20 + ["b"] * 19 + ["rare"])
+    with pytest.raises(DataError) as info:
+        split_indices(40, val=0.2, test=0.2, seed=0, stratify_labels=labels)
+    assert str(info.value) == (
+        "data.split.stratify: class 'rare' has a single row, which a stratified split cannot place in every "
+        "split; add rows of it, remove it, or set data.split.stratify: false"
+    )
+    # without stratification, or without held-out splits, the same labels split fine
+    _check_partition(40, split_indices(40, val=0.2, test=0.2, seed=0, stratify_labels=None))
+    _check_partition(40, split_indices(40, val=0.0, test=0.0, seed=0, stratify_labels=labels))
+
+
+def test_several_single_row_classes_are_counted_and_named() -> None:
+    labels = np.array(["a"] * 20 + ["x", "y"])
+    with pytest.raises(DataError, match=r"2 classes \('x', 'y'\) have a single row"):
+        split_indices(22, val=0.0, test=0.2, seed=0, stratify_labels=labels)
+
+
+def test_stratification_falls_back_with_a_warning_when_a_split_is_smaller_than_the_classes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    labels = np.array(["a"] * 20 + ["b"] * 19 + ["rare"])
+    labels = np.repeat(np.array(["a", "b", "c", "d", "e"]), 4)  # test=0.1 of 20 rows is 2 rows for 5 classes
     with caplog.at_level(logging.WARNING, logger="batchlab.data.split"):
-        parts = split_indices(40, val=0.2, test=0.2, seed=0, stratify_labels=labels)
-    _check_partition(40, parts)
+        parts = split_indices(20, val=0.0, test=0.1, seed=0, stratify_labels=labels)
+    _check_partition(20, parts)
     assert "cannot stratify" in caplog.text and "data.split.stratify: false" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------- groups
+
+
+def _speakers(counts: dict[str, int]) -> np.ndarray:
+    groups = np.repeat(np.array(list(counts)), list(counts.values()))
+    np.random.default_rng(1).shuffle(groups)
+    return groups
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_groups=st.integers(min_value=3, max_value=12),
+    val=st.sampled_from([0.0, 0.1, 0.2, 0.34]),
+    test=st.sampled_from([0.1, 0.15, 0.3]),
+    seed=st.integers(min_value=0, max_value=2**40),
+)
+def test_group_split_puts_no_group_in_two_splits(n_groups: int, val: float, test: float, seed: int) -> None:
+    groups = _speakers({f"g{k}": 3 + k % 4 for k in range(n_groups)})
+    parts = group_split_indices(groups, val=val, test=test, seed=seed)
+    _check_partition(len(groups), parts)
+    sets = [set(groups[p]) for p in parts]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert sets[0] and (bool(sets[1]) == (val > 0)) and sets[2]
+
+
+def test_group_split_fractions_count_groups() -> None:
+    groups = _speakers({"george": 450, "jackson": 450, "lucas": 450, "nicolas": 450, "theo": 450, "yw": 450})
+    train, val, test = group_split_indices(groups, val=0.15, test=0.15, seed=0)
+    # 0.15 * 6 = 0.9 rounds to one speaker each; four train
+    assert (len(set(groups[train])), len(set(groups[val])), len(set(groups[test]))) == (4, 1, 1)
+    assert (len(train), len(val), len(test)) == (1800, 450, 450)
+    # a fraction rounding to 0 groups still gets one; training keeps at least one
+    three = _speakers({"a": 5, "b": 5, "c": 5})
+    assert [len(set(three[p])) for p in group_split_indices(three, val=0.1, test=0.1, seed=0)] == [1, 1, 1]
+    four = _speakers({"a": 5, "b": 5, "c": 5, "d": 5})
+    assert [len(set(four[p])) for p in group_split_indices(four, val=0.4, test=0.4, seed=0)] == [1, 1, 2]
+
+
+def test_group_split_is_seeded() -> None:
+    groups = _speakers({f"s{k}": 10 for k in range(10)})
+    first = group_split_indices(groups, val=0.2, test=0.2, seed=3)
+    again = group_split_indices(groups, val=0.2, test=0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    others = [set(groups[group_split_indices(groups, val=0.2, test=0.2, seed=s)[2]]) for s in range(5)]
+    assert len({frozenset(o) for o in others}) > 1
+
+
+def test_group_split_with_fewer_groups_than_splits_is_an_error_naming_the_counts() -> None:
+    groups = np.array(["a", "a", "b", "b"])
+    with pytest.raises(DataError) as info:
+        group_split_indices(groups, val=0.2, test=0.2, seed=0)
+    message = str(info.value)
+    assert message.startswith("data.split.by_group: 2 groups cannot fill 3 non-empty splits (train, val, test)")
+    assert "\n" not in message
+    train, val, test = group_split_indices(groups, val=0.0, test=0.2, seed=0)  # two splits fit
+    assert val.size == 0 and set(groups[train]) != set(groups[test])
+
+
+def test_group_folds_hold_out_each_group_once() -> None:
+    groups = _speakers({"ann": 4, "bob": 2, "cy": 3})
+    folds = group_folds(groups)
+    assert [fold.group for fold in folds] == ["ann", "bob", "cy"]
+    for fold in folds:
+        train, test = fold
+        _check_partition(len(groups), (train, test, np.empty(0, dtype=np.int64)))
+        assert set(groups[test]) == {fold.group} and fold.group not in set(groups[train])
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(9))
+    with pytest.raises(DataError, match="at least 2 groups"):
+        group_folds(["only"] * 3)

@@ -5,21 +5,27 @@ gets the rest. Stratified splits use scikit-learn's ``StratifiedShuffleSplit`` (
 ``train_test_split``), first carving off the test rows, then the validation rows from the remainder,
 so every split's class proportions match the whole data's to within one row per class.
 
-When stratification is impossible (a class with a single row, or a split with fewer rows than
-there are classes), the split falls back to a plain random one and logs a warning instead of
-failing: small data sets should still train.
+A class with a single row cannot be stratified (it cannot be in every split, and a random
+fallback may leave it out of training): that is an error naming the class. When a split has fewer
+rows than there are classes, the split falls back to a plain random one and logs a warning
+instead of failing: small data sets should still train.
+
+Group splits (:func:`group_split_indices`, ``data.split.by_group``) keep every group (e.g. a
+speaker) inside one split; :func:`group_folds` gives leave-one-group-out folds.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from batchlab.errors import DataError
 
-__all__ = ["split_indices", "split_sizes"]
+__all__ = ["GroupFold", "group_folds", "group_split_indices", "split_indices", "split_sizes"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +73,8 @@ def split_indices(
         ``(train, val, test)``: sorted int64 index arrays of sizes given by :func:`split_sizes`.
 
     Raises:
-        DataError: too few rows for the fractions (see :func:`split_sizes`).
+        DataError: too few rows for the fractions (see :func:`split_sizes`); a class with a single
+            row while stratifying.
 
     Example:
         >>> train, val, test = split_indices(10, val=0.2, test=0.2, seed=0, stratify_labels=None)
@@ -91,6 +98,15 @@ def _stratified(
     """Stratified split, or ``None`` (with a warning) when a class is too small to stratify."""
     from sklearn.model_selection import train_test_split  # heavy import, only when stratifying
 
+    names, counts = np.unique(labels, return_counts=True)
+    single = [str(name) for name in names[counts == 1]]
+    if single:
+        shown = ", ".join(f"'{name}'" for name in single[:3]) + (", ..." if len(single) > 3 else "")
+        which = f"class {shown} has" if len(single) == 1 else f"{len(single)} classes ({shown}) have"
+        raise DataError(
+            f"data.split.stratify: {which} a single row, which a stratified split cannot place in every split; "
+            "add rows of it, remove it, or set data.split.stratify: false"
+        )
     rows = np.arange(labels.shape[0])
     empty = np.empty(0, dtype=np.int64)
     try:
@@ -102,7 +118,7 @@ def _stratified(
             if n_val
             else (rest, empty)
         )
-    except ValueError as exc:  # sklearn: "The least populated class in y has only 1 member", ...
+    except ValueError as exc:  # sklearn: "The test_size = 2 should be greater or equal to the number of classes"
         counts = np.unique(labels, return_counts=True)[1]
         logger.warning(
             "cannot stratify the split (%s; %d classes, smallest has %d rows); using a plain random split. "
@@ -117,3 +133,111 @@ def _stratified(
 
 def _sorted(rows: np.ndarray) -> np.ndarray:
     return np.sort(np.asarray(rows)).astype(np.int64)
+
+
+def group_split_indices(
+    groups: Sequence[str] | np.ndarray, *, val: float, test: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test row indices in which no group appears in two splits.
+
+    The fractions apply to the number of groups, not of rows: with ``G`` distinct groups, the test
+    split gets ``round(test * G)`` groups and validation ``round(val * G)`` (halves round up), at
+    least one each when its fraction is > 0, and training the rest (at least one; the larger of
+    the two held-out splits gives a group back when needed). Which groups go where is a seeded
+    permutation of the sorted group names: test takes the first, validation the next. Row counts
+    follow the groups' sizes, so they match the fractions only when groups are of similar size.
+    Class proportions are not stratified.
+
+    Args:
+        groups: the group of each row, shape ``(n,)`` (e.g. speaker names).
+        val: fraction of groups for validation, in [0, 1); 0 gives an empty array.
+        test: fraction of groups for the test split, in [0, 1); 0 gives an empty array.
+        seed: seed of the permutation of groups, taken modulo 2**32.
+
+    Returns:
+        ``(train, val, test)``: sorted int64 row indices, disjoint and covering ``0 .. n-1``.
+
+    Raises:
+        DataError: fewer groups than non-empty splits.
+
+    Example:
+        >>> groups = ["ann", "ann", "bob", "cy", "cy", "dee"]
+        >>> train, val, test = group_split_indices(groups, val=0.25, test=0.25, seed=0)
+        >>> sorted({groups[i] for i in test} | {groups[i] for i in val} | {groups[i] for i in train})
+        ['ann', 'bob', 'cy', 'dee']
+    """
+    codes, names = _group_codes(groups)
+    wanted = 1 + (val > 0) + (test > 0)
+    if len(names) < wanted:
+        parts = ", ".join(["train", *(["val"] if val > 0 else []), *(["test"] if test > 0 else [])])
+        raise DataError(
+            f"data.split.by_group: {len(names)} group{'s' if len(names) != 1 else ''} cannot fill {wanted} "
+            f"non-empty splits ({parts}), since a group stays in one split; use data with at least {wanted} "
+            "groups, set data.split.val or data.split.test to 0, or set data.split.by_group: false"
+        )
+    count = len(names)
+    n_test = max(int(test > 0), math.floor(test * count + 0.5))
+    n_val = max(int(val > 0), math.floor(val * count + 0.5))
+    while count - n_val - n_test < 1:  # give groups back to training, from the larger held-out split
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    order = np.random.default_rng(seed % 2**32).permutation(count)
+    test_groups, val_groups = order[:n_test], order[n_test : n_test + n_val]
+    in_test, in_val = np.isin(codes, test_groups), np.isin(codes, val_groups)
+    return (
+        np.flatnonzero(~(in_test | in_val)).astype(np.int64),
+        np.flatnonzero(in_val).astype(np.int64),
+        np.flatnonzero(in_test).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class GroupFold:
+    """One leave-one-group-out fold.
+
+    Attributes:
+        group: the held-out group.
+        train: sorted int64 indices of the rows of every other group.
+        test: sorted int64 indices of the held-out group's rows.
+    """
+
+    group: str
+    train: np.ndarray
+    test: np.ndarray
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpack as ``train, test = fold``."""
+        return iter((self.train, self.test))
+
+
+def group_folds(groups: Sequence[str] | np.ndarray) -> list[GroupFold]:
+    """Leave-one-group-out folds: each group in turn is the test set (e.g. leave-one-speaker-out).
+
+    Args:
+        groups: the group of each row, shape ``(n,)``.
+
+    Returns:
+        One :class:`GroupFold` per distinct group, in sorted group order.
+
+    Raises:
+        DataError: fewer than two groups.
+
+    Example:
+        >>> [(f.group, f.test.tolist(), f.train.tolist()) for f in group_folds(["b", "a", "b"])]
+        [('a', [1], [0, 2]), ('b', [0, 2], [1])]
+    """
+    codes, names = _group_codes(groups)
+    if len(names) < 2:
+        raise DataError(f"leave-one-group-out folds need at least 2 groups; the data has {len(names)}")
+    return [
+        GroupFold(str(name), np.flatnonzero(codes != k).astype(np.int64), np.flatnonzero(codes == k).astype(np.int64))
+        for k, name in enumerate(names)
+    ]
+
+
+def _group_codes(groups: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, names)``: each row's index into the sorted distinct group names."""
+    names, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    return codes.reshape(-1), names
