@@ -21,12 +21,27 @@ def test_defaults_follow_the_design() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.batch_size=-3", 'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got -3'),
-        ("train.batch_size=0", 'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got 0'),
-        ("train.batch_size=2.5", 'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got 2.5'),
-        ("train.batch_size=half", 'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got "half"'),
+        (
+            "train.batch_size=-3",
+            'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got -3',
+        ),
+        (
+            "train.batch_size=0",
+            'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got 0',
+        ),
+        (
+            "train.batch_size=2.5",
+            'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got 2.5',
+        ),
+        (
+            "train.batch_size=half",
+            'train.batch_size: expected a positive integer, "full" or a token budget like "4096tokens", got "half"',
+        ),
         ("train.batch_sise=3", 'train.batch_sise: unknown key; did you mean "batch_size"?'),
-        ("model.name=resnet", 'model.name: unknown value "resnet"; expected one of: mlp, cnn, lstm, gru, transformer, gpt, bag'),
+        (
+            "model.name=resnet",
+            'model.name: unknown value "resnet"; expected one of: mlp, cnn, lstm, gru, transformer, gpt, bag',
+        ),
         ("train.optimizer.name=adma", 'train.optimizer.name: unknown value "adma"; did you mean "adam"?'),
         ("train.schedule.name=cosin", 'train.schedule.name: unknown value "cosin"; did you mean "cosine"?'),
         ("data.split.val=1.5", "data.split.val: input should be less than 1, got 1.5"),

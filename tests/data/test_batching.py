@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from batchlab.data.batch import Batch
 from batchlab.data.batching import MiniBatches, batch_count, resolve_batch_size
 
 
@@ -35,14 +36,15 @@ def test_full_batch_is_one_batch_of_everything() -> None:
     batches = MiniBatches(x, y, "full", seed=1)
     assert resolve_batch_size("full", 37) == 37
     assert len(batches) == 1
-    ((xb, yb),) = list(batches.epoch(0))
+    (batch,) = list(batches.epoch(0))
+    xb, yb = batch.x, batch.y
     assert xb.shape == (37, 3)
     assert sorted(yb.tolist()) == list(range(37))
 
 
 def test_batch_size_one_runs_n_steps_per_epoch() -> None:
     batches = MiniBatches(torch.randn(13, 2), torch.arange(13), 1, seed=0)
-    sizes = [len(yb) for _, yb in batches.epoch(3)]
+    sizes = [len(b) for b in batches.epoch(3)]
     assert sizes == [1] * 13
 
 
@@ -52,16 +54,16 @@ def test_each_epoch_covers_a_permutation_exactly_once(b: int) -> None:
     x = torch.arange(n, dtype=torch.float32).unsqueeze(1)
     batches = MiniBatches(x, torch.arange(n), min(b, n), seed=5)
     for epoch in range(3):
-        seen = torch.cat([yb for _, yb in batches.epoch(epoch)])
+        seen = torch.cat([b.y for b in batches.epoch(epoch)])
         assert sorted(seen.tolist()) == list(range(n))
         # features travel with their targets
-        xs = torch.cat([xb for xb, _ in batches.epoch(epoch)]).squeeze(1)
+        xs = torch.cat([b.x for b in batches.epoch(epoch)]).squeeze(1)
         assert torch.equal(xs.long(), seen)
 
 
 def test_drop_last_drops_the_remainder_only() -> None:
     batches = MiniBatches(torch.randn(10, 2), torch.arange(10), 4, drop_last=True, seed=0)
-    sizes = [len(yb) for _, yb in batches.epoch(0)]
+    sizes = [len(b) for b in batches.epoch(0)]
     assert sizes == [4, 4]
     assert batches.samples_per_epoch == 8
 
@@ -78,34 +80,34 @@ def test_same_seed_same_order_and_new_order_each_epoch() -> None:
 
 def test_iterating_the_object_runs_consecutive_epochs() -> None:
     batches = MiniBatches(torch.randn(20, 1), torch.arange(20), 20 - 1, seed=3)
-    first = torch.cat([yb for _, yb in batches])
-    second = torch.cat([yb for _, yb in batches])
-    assert torch.equal(first, torch.cat([yb for _, yb in batches.epoch(0)]))
-    assert torch.equal(second, torch.cat([yb for _, yb in batches.epoch(1)]))
+    first = torch.cat([b.y for b in batches])
+    second = torch.cat([b.y for b in batches])
+    assert torch.equal(first, torch.cat([b.y for b in batches.epoch(0)]))
+    assert torch.equal(second, torch.cat([b.y for b in batches.epoch(1)]))
 
 
 def test_starting_mid_epoch_yields_the_remaining_batches() -> None:
     batches = MiniBatches(torch.randn(30, 2), torch.arange(30), 7, seed=2)
-    whole = [yb for _, yb in batches.epoch(4)]
-    tail = [yb for _, yb in batches.epoch(4, start_batch=2)]
+    whole = [b.y for b in batches.epoch(4)]
+    tail = [b.y for b in batches.epoch(4, start_batch=2)]
     assert len(tail) == len(whole) - 2
     assert all(torch.equal(a, b) for a, b in zip(whole[2:], tail, strict=True))
 
 
 def test_no_shuffle_keeps_order() -> None:
     batches = MiniBatches(torch.randn(9, 2), torch.arange(9), 4, shuffle=False)
-    assert torch.cat([yb for _, yb in batches.epoch(5)]).tolist() == list(range(9))
+    assert torch.cat([b.y for b in batches.epoch(5)]).tolist() == list(range(9))
 
 
 def test_transform_sees_every_batch_with_its_position() -> None:
     seen: list[tuple[int, int]] = []
 
-    def transform(xb: torch.Tensor, epoch: int, index: int) -> torch.Tensor:
+    def transform(batch: Batch, epoch: int, index: int) -> Batch:
         seen.append((epoch, index))
-        return xb + 1
+        return Batch(batch.x + 1, batch.y)
 
     batches = MiniBatches(torch.zeros(10, 1), torch.arange(10), 5, seed=0, transform=transform)
-    out = [xb for xb, _ in batches.epoch(2)]
+    out = [b.x for b in batches.epoch(2)]
     assert seen == [(2, 0), (2, 1)]
     assert all(torch.all(xb == 1) for xb in out)
 
@@ -130,7 +132,8 @@ def test_batches_are_the_rows_of_the_epoch_permutation() -> None:
     batches = MiniBatches(x, y, 7, seed=3)
     assert batches.batches_per_gather > 1  # several small batches per gather
     order = batches.permutation(4)
-    for index, (xb, yb) in enumerate(batches.epoch(4, start_batch=2), start=2):
+    for index, batch in enumerate(batches.epoch(4, start_batch=2), start=2):
+        xb, yb = batch.x, batch.y
         rows = order[index * 7 : (index + 1) * 7]
         assert torch.equal(yb, y[rows]) and torch.equal(xb, x[rows]) and xb.is_contiguous()
 

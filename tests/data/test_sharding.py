@@ -18,7 +18,7 @@ def _ranks(n: int, batch: int, world: int, drop_last: bool = False) -> list[Shar
 def test_each_sample_is_seen_once_per_epoch_across_ranks(n: int, batch: int, world: int) -> None:
     shards = _ranks(n, batch, world)
     for epoch in range(2):
-        seen = torch.cat([yb for shard in shards for _, yb in shard.epoch(epoch)])
+        seen = torch.cat([b.y for shard in shards for b in shard.epoch(epoch)])
         assert sorted(seen.tolist()) == list(range(n))
     assert len({len(shard) for shard in shards}) == 1  # every rank takes the same number of steps
 
@@ -26,14 +26,14 @@ def test_each_sample_is_seen_once_per_epoch_across_ranks(n: int, batch: int, wor
 def test_the_union_of_a_step_is_the_single_process_batch() -> None:
     shards = _ranks(50, 8, 2)
     single = list(MiniBatches(torch.arange(50).float().unsqueeze(1), torch.arange(50), 8, seed=3).epoch(1))
-    for index, (_, yb) in enumerate(single):
-        parts = [list(shard.epoch(1))[index][1] for shard in shards]
+    for index, yb in enumerate(b.y for b in single):
+        parts = [list(shard.epoch(1))[index].y for shard in shards]
         assert torch.equal(torch.cat(parts), yb)
 
 
 def test_drop_last_drops_the_incomplete_global_batch_on_every_rank() -> None:
     shards = _ranks(21, 8, 2, drop_last=True)
-    assert [sum(len(yb) for _, yb in s.epoch(0)) for s in shards] == [8, 8]
+    assert [sum(len(b) for b in s.epoch(0)) for s in shards] == [8, 8]
     assert shards[0].local_batch_size == 4
 
 

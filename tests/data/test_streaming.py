@@ -55,7 +55,7 @@ def _stores(table: np.ndarray, folder: Path) -> dict[str, object]:
 
 
 def _epoch(batches: StreamBatches, epoch: int, start: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(x.clone(), y.clone()) for x, y in batches.epoch(epoch, start_batch=start)]
+    return [(b.x.clone(), b.y.clone()) for b in batches.epoch(epoch, start_batch=start)]
 
 
 @pytest.mark.parametrize("shuffle", ["exact", "buffer"])
@@ -101,15 +101,15 @@ def test_drop_last_and_the_last_partial_batch() -> None:
     split = BlockSplit.whole(ArrayRows(_table(100)), block_rows=8)
     kept = StreamBatches(split, _decode, 32, seed=0)  # type: ignore[arg-type]
     dropped = StreamBatches(split, _decode, 32, seed=0, drop_last=True)  # type: ignore[arg-type]
-    assert [len(y) for _, y in kept.epoch(0)] == [32, 32, 32, 4]
-    assert [len(y) for _, y in dropped.epoch(0)] == [32, 32, 32]
+    assert [len(b) for b in kept.epoch(0)] == [32, 32, 32, 4]
+    assert [len(b) for b in dropped.epoch(0)] == [32, 32, 32]
 
 
 def test_exact_shuffle_reads_each_batch_in_sorted_row_order(tmp_path: Path) -> None:
     np.save(tmp_path / "t.npy", _table(300))
     store = NpyRows(tmp_path / "t.npy")
     batches = StreamBatches(BlockSplit.whole(store, block_rows=16), _decode, 25, seed=0, prefetch=0)  # type: ignore[arg-type]
-    for _, y in batches.epoch(0):
+    for y in (b.y for b in batches.epoch(0)):
         assert torch.equal(y, torch.sort(y).values)
     assert store.rows_read == 300 and store.reads == 300  # one positional read per row, nothing else
 
@@ -153,7 +153,7 @@ def test_iterating_a_file_larger_than_the_budget_keeps_memory_bounded(
     process = psutil.Process()
     before = peak = process.memory_info().rss
     seen = 0
-    for index, (_, y) in enumerate(batches.epoch(0)):
+    for index, y in enumerate(b.y for b in batches.epoch(0)):
         seen += len(y)
         if index % 8 == 0:
             peak = max(peak, process.memory_info().rss)

@@ -127,9 +127,9 @@ def test_accumulation_reports_the_effective_batch(tmp_path: Path) -> None:
         progress=False,
     )
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["effective_batch"] == 32
-    assert info["batches_per_epoch"] == -(-info["train_samples"] // 8)
-    assert info["steps_per_epoch"] == -(-info["batches_per_epoch"] // 4)
+    assert info["effective_batch"] == 32 and info["batch_size"] == 8
+    # A batch is one optimizer step of the effective batch, cut into 4 micro-batches of 8.
+    assert info["steps_per_epoch"] == info["batches_per_epoch"] == -(-info["train_samples"] // 32)
 
 
 def test_a_data_error_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

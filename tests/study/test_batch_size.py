@@ -70,9 +70,9 @@ def test_sqrt_scaling_and_warmup_follow_their_formulas() -> None:
     assert cell.train.max_steps == 79 and cell.train.epochs is None  # ceil(1e4 / 128)
     assert cell.train.seed == 3 and cell.train.batch_size == 128
     assert not cell.train.early_stopping.enabled and cell.train.checkpoint.every_epochs is None
-    from batchlab.experiment.training import _scaled_lr
+    from batchlab.experiment.builder import lr_for_batch
 
-    assert _scaled_lr(cell, 128) == pytest.approx(0.1 * math.sqrt(128 / 32))
+    assert lr_for_batch(cell, 128) == pytest.approx(0.1 * math.sqrt(128 / 32))
 
 
 def test_rerunning_skips_finished_cells_and_redoes_an_unfinished_one(

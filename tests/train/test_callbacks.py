@@ -113,7 +113,7 @@ def _diverging_fit(callbacks: list[Callback]) -> LoopState:
 
 def test_nan_guard_stops_and_names_the_step_and_last_finite_loss() -> None:
     state = _diverging_fit([NaNGuard()])
-    message = state.extra["diverged"]
+    message = state.diverged
     assert state.stop
     assert "training diverged: the loss became" in message
     assert f"at step {state.step + 1}" in message
@@ -239,7 +239,7 @@ def test_nan_guard_on_device_names_the_first_bad_step_though_it_reads_late() -> 
 
     per_batch = run(NaNGuard())
     late = run(NaNGuard(check_every=16, on_device=True))
-    assert late.stop and late.extra["diverged"] == per_batch.extra["diverged"]  # same step, value, last loss
+    assert late.stop and late.diverged == per_batch.diverged  # same step, value, last loss
     assert late.step > per_batch.step  # found some batches later, at the next read
 
 

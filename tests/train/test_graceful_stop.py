@@ -19,13 +19,13 @@ from batchlab.train.state import LoopSettings, LoopState
 
 
 class _Signal(Callback):
-    """Sends this process ``count`` signals after batch ``at`` of the run."""
+    """Sends this process ``count`` signals during step ``at`` of the run (after its forward and backward)."""
 
     def __init__(self, number: int, at: int, count: int) -> None:
         self.number, self.at, self.count = number, at, count
 
     def on_batch_end(self, state: LoopState, logs: dict[str, object]) -> None:
-        if state.samples // 10 == self.at:
+        if state.step + 1 == self.at:
             for _ in range(self.count):
                 signal.raise_signal(self.number)
 
@@ -49,7 +49,7 @@ def _fit(directory: Path, callbacks: list[Callback]) -> LoopState:
 def test_the_first_signal_checkpoints_at_the_step_end_and_stops(tmp_path: Path, number: int) -> None:
     before = signal.getsignal(number)
     state = _fit(tmp_path, [_Signal(number, at=27, count=1)])  # batch 7 of epoch 2
-    assert state.extra["interrupted"] == signal.Signals(number).name
+    assert state.interrupted == signal.Signals(number).name
     assert state.step == 27 and state.stop_reason.startswith("interrupted by")
     assert [p.name for p in find_checkpoints(tmp_path)][-1] == "step-000000027"
     assert signal.getsignal(number) is before  # handlers restored

@@ -58,8 +58,9 @@ def test_accumulation_of_two_half_batches_equals_one_full_batch() -> None:
     x, y = _data()
     whole, halves = _model(), _model()
     _fit(whole, MiniBatches(x, y, 16, seed=1), epochs=2)
-    state = _fit(halves, MiniBatches(x, y, 8, seed=1), epochs=2, accumulate=2)
-    assert state.step == 2 * 4  # 8 micro-batches per epoch -> 4 optimizer steps
+    # The batches hold the effective batch; the loop cuts each into two micro-batches of 8.
+    state = _fit(halves, MiniBatches(x, y, 16, seed=1), epochs=2, accumulate=2)
+    assert state.step == 2 * 4  # 4 batches of 16 per epoch -> 4 optimizer steps of 2 micro-batches
     for a, b in zip(whole.parameters(), halves.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -105,7 +106,8 @@ def test_validation_every_n_steps_adds_rows() -> None:
         val=MiniBatches(x, y, 64, shuffle=False),
         settings=LoopSettings(epochs=2, val_every_steps=3),
     )
-    assert [r["step"] for r in state.history] == [3, 6, 9, 12, 15]
+    # Every third step, and the last step of the run, which is no multiple of 3.
+    assert [r["step"] for r in state.history] == [3, 6, 9, 12, 15, 16]
 
 
 def test_training_learns_a_separable_problem() -> None:

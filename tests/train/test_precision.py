@@ -62,7 +62,8 @@ def test_cuda_batches_are_gathered_on_the_device_and_staged_ones_match() -> None
     x, y = torch.randn(100, 3), torch.arange(100)
     on_device = MiniBatches(x.cuda(), y.cuda(), 16, seed=0)
     staged = MiniBatches(x, y, 16, seed=0, device="cuda")  # data kept in host memory, pinned copies
-    for (xa, ya), (xb, yb) in zip(on_device.epoch(1), staged.epoch(1), strict=True):
+    for a, b in zip(on_device.epoch(1), staged.epoch(1), strict=True):
+        xa, ya, xb, yb = a.x, a.y, b.x, b.y
         assert xa.is_cuda and xb.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
 
 

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,53 +33,30 @@ __all__ = [
     "source_kind",
 ]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-"""Files an audio folder is made of."""
-
 
 def source_kind(cfg: DataConfig) -> str:
     """What ``data.source`` holds: ``stream``, ``text`` (a table with a text column), ``corpus`` (text for a
-    language model), ``audio`` (a folder of recordings or a manifest of them), else ``table`` (tables,
+    language model), ``audio`` (recordings: a folder of them or a manifest), else ``table`` (tables,
     arrays, IDX files, image folders and the built-in datasets)."""
     if cfg.stream.enabled:
         return "stream"
-    if cfg.text is not None:
-        return "text"
-    path = Path(cfg.source).expanduser()
-    if cfg.task == "language_model" or (path.is_file() and path.suffix.lower() == ".txt"):
-        return "corpus"
-    if path.is_dir():
-        suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")}
-        if suffixes and suffixes <= {".txt"}:
-            return "corpus"
-        if suffixes & set(AUDIO_SUFFIXES) and not suffixes & {".png", ".jpg", ".jpeg", ".bmp", ".gif"}:
-            return "audio"
-    elif path.is_file() and path.suffix.lower() == ".csv" and _lists_audio_files(path):
-        return "audio"
-    return "table"
+    from batchlab.data.text.detect import text_source_kind
 
+    text = text_source_kind(cfg)
+    if text is not None:
+        return text
+    from batchlab.data.audio.sources import is_audio_source
 
-def _lists_audio_files(path: Path) -> bool:
-    """Whether a CSV's first lines name audio files (a manifest of recordings)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.read(4096).lower()
-    except OSError:
-        return False
-    return any(suffix + sep in head for suffix in AUDIO_SUFFIXES for sep in (",", "\n", ";", "\t", '"'))
+    return "audio" if is_audio_source(cfg) else "table"
 
 
 def preprocessor_from_state(state: dict[str, Any]) -> Any:
     """The fitted preprocessor a run saved in ``preprocess.json``, of whichever kind it is."""
     kind = state.get("kind") if isinstance(state, dict) else None
-    if kind == "text":
-        from batchlab.data.text import TextPreprocessor
+    if kind in ("text", "corpus"):
+        from batchlab.data.text import text_preprocessor_from_state
 
-        return TextPreprocessor.from_state(state)
-    if kind == "corpus":
-        from batchlab.data.text import CorpusPreprocessor
-
-        return CorpusPreprocessor.from_state(state)
+        return text_preprocessor_from_state(state)
     if kind == "audio":
         from batchlab.data.audio import AudioPreprocessor
 
@@ -88,7 +64,7 @@ def preprocessor_from_state(state: dict[str, Any]) -> Any:
     return Preprocessor.from_state(state)
 
 
-def prepare_data(cfg: DataConfig, *, preprocessor: Preprocessor | None = None) -> PreparedData:
+def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
     """Load ``cfg.source``, split it, fit the preprocessor on the training rows and transform every split.
 
     Rows with a missing target are dropped first (with a warning). The task is resolved on the

@@ -45,7 +45,7 @@ from batchlab.train.objective import Objective, make_objective
 from batchlab.train.optim import build_optimizer, build_scheduler
 from batchlab.train.state import LoopSettings
 
-__all__ = ["RunParts", "build_run", "has_batchnorm", "loop_settings", "objective_for", "run_lr"]
+__all__ = ["RunParts", "build_run", "has_batchnorm", "loop_settings", "lr_for_batch", "objective_for", "run_lr"]
 
 
 @dataclass(frozen=True)
@@ -214,14 +214,22 @@ def run_lr(config: Config, data: PreparedData, batches: Batches) -> float:
     The batch is counted in the unit of ``train.batch_size``: samples, or tokens for a token budget
     (then ``lr_scaling.base_batch_size`` is in tokens too).
     """
+    budget = token_budget(effective_batch_size(config))
+    return lr_for_batch(config, budget if budget is not None else int(getattr(batches, "batch_size", 1)))
+
+
+def lr_for_batch(config: Config, effective_batch: int) -> float:
+    """``optimizer.lr`` scaled by ``train.lr_scaling`` from ``base_batch_size`` to ``effective_batch``.
+
+    >>> from batchlab.config import make_config
+    >>> lr_for_batch(make_config({"train": {"lr_scaling": {"rule": "linear", "base_batch_size": 32}}}), 128)
+    0.2
+    """
     scaling = config.train.lr_scaling
     base = scaling.base_batch_size
     if scaling.rule == "none" or base is None:
         return config.train.optimizer.lr
-    step = effective_batch_size(config)
-    budget = token_budget(step)
-    effective = budget if budget is not None else int(getattr(batches, "batch_size", 1))
-    return scaled_lr(config.train.optimizer.lr, batch_size=effective, base_batch_size=base, rule=scaling.rule)
+    return scaled_lr(config.train.optimizer.lr, batch_size=effective_batch, base_batch_size=base, rule=scaling.rule)
 
 
 def has_batchnorm(model: torch.nn.Module) -> bool:
@@ -322,7 +330,12 @@ def _sequence_transforms(config: Config, data: PreparedData, device: torch.devic
         return None, None
     from batchlab.data.audio import audio_transforms
 
-    transforms: tuple[Any, Any] = audio_transforms(config, data.preprocessor, device)
+    transforms: tuple[Any, Any] = audio_transforms(
+        data.preprocessor,  # type: ignore[arg-type]
+        config.data.augment,
+        seed=config.train.seed,
+        device=device,
+    )
     return transforms
 
 

@@ -109,7 +109,7 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
     if spec.kind == "frames":
         from batchlab.data.audio import audio_transforms
 
-        transform = audio_transforms(config, preprocessor, device)[1]
+        transform = audio_transforms(preprocessor, [], seed=config.train.seed, device=device)[1]
     return TrainedRun(run, config, info, preprocessor, objective, model, device, spec, transform)
 
 

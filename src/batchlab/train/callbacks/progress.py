@@ -26,6 +26,10 @@ _HEADERS = {
     "val_mse": "val_mse",
     "val_mae": "val_mae",
     "val_r2": "val_r2",
+    "val_bpc": "val_bpc",
+    "val_perplexity": "val_ppl",
+    "pad_fraction": "padding",
+    "noise_scale": "B_simple",
     "lr": "lr",
     "seconds": "time_s",
 }
@@ -88,13 +92,13 @@ class ProgressBar(Callback):
         self._last_refresh = now
         rate = self._epoch_samples / max(now - self._epoch_start, 1e-9)
         fields: dict[str, Any] = {"loss": self._running_text(logs), "rate": f"{rate:,.0f}", "epoch": state.epoch + 1}
-        total, done = state.batches_per_epoch, state.batch
+        total, done = state.batches_per_epoch, state.batch + 1  # the batch (step) this micro-batch belongs to
         if self._task is None:
             self._task = self._progress.add_task("train", total=total, completed=done, **fields)
         elif self._new_epoch:  # reset() restarts the time-remaining estimate and redraws
             self._progress.reset(self._task, total=total, completed=done, **fields)
         else:
-            self._progress.update(self._task, completed=state.batch, **fields)
+            self._progress.update(self._task, completed=done, **fields)
             self._progress.refresh()
         self._new_epoch = False
 
@@ -140,4 +144,8 @@ def _cell(key: str, value: Any) -> str:
         return f"{value:>10.3g}"
     if key == "seconds":
         return f"{value:>10.2f}"
+    if key == "noise_scale":
+        return f"{value:>10.4g}"
+    if key == "pad_fraction":
+        return f"{value:>10.1%}"
     return f"{value:>10.4f}"
