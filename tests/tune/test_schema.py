@@ -37,7 +37,8 @@ def test_a_valid_space_passes(tiny_config: Config) -> None:
         ({"train.batch_size.value": {"choice": [8]}}, "train.batch_size is a value, not a section"),
         (
             {"train.batch_size": {"choice": [16, -3]}},
-            'train.batch_size: choice -3 is invalid: expected a positive integer, "full" or a token budget like "4096tokens"',
+            'train.batch_size: choice -3 is invalid: expected a positive integer, "full" or a token budget '
+            'like "4096tokens"',
         ),
         ({"model.dropout": {"uniform": [0, 1]}}, "model.dropout: uniform [0, 1] value 1 is invalid"),
         (
