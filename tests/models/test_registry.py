@@ -11,7 +11,13 @@ from batchlab.models.activations import ACTIVATION_LAYERS, make_activation
 
 def test_registry_names_match_the_config_literal() -> None:
     assert set(MODEL_BUILDERS) == set(ModelConfig.model_fields["name"].annotation.__args__)  # type: ignore[union-attr]
-    assert MODEL_BUILDERS["mlp"] is build_mlp and MODEL_BUILDERS["cnn"] is build_cnn
+
+
+@pytest.mark.parametrize(("name", "shape"), [("mlp", (10,)), ("mlp", (1, 8, 8)), ("cnn", (1, 8, 8))])
+def test_a_shape_tuple_builds_what_the_family_builder_builds(name: str, shape: tuple[int, ...]) -> None:
+    cfg = ModelConfig(name=name, hidden=[8], channels=[4])  # type: ignore[arg-type]
+    family = build_mlp if name == "mlp" else build_cnn
+    assert repr(build_model(cfg, shape, 3)) == repr(family(cfg, shape, 3))
 
 
 def test_activation_names_match_the_config_literal() -> None:
