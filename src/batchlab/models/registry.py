@@ -99,6 +99,8 @@ def _check(cfg: ModelConfig, spec: InputSpec, num_outputs: int, task: str) -> No
             f"model.name: {name} does not take {spec.kind} inputs (shape {spec.shape}); "
             f"for {spec.kind} use {_KIND_HINTS[spec.kind]}"
         )
+    if task == "language_model" and spec.kind != "tokens":
+        raise ConfigError(f"data.task: language_model needs token ids (a text corpus), got {spec.kind} data")
     if task == "language_model" and name not in _LANGUAGE_MODELS:
         raise ConfigError(
             f"model.name: {name} is not a language model; for data.task: language_model use gpt, lstm or gru"
