@@ -85,3 +85,10 @@ def test_memorizes_a_few_windows() -> None:
     x = torch.randint(0, VOCAB, (8, 17))
     model = _gpt()
     assert fit(model, x[:, :-1], None, x[:, 1:], steps=150, lr=1e-2) < 0.5
+
+
+def test_starts_near_the_uniform_prediction() -> None:
+    model = _gpt().eval()
+    x, y = torch.randint(0, VOCAB, (2, 4, 16))
+    loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    assert loss == pytest.approx(math.log(VOCAB), abs=0.03)

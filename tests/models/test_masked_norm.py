@@ -42,3 +42,10 @@ def test_padding_changes_neither_outputs_nor_running_statistics() -> None:
     valid = torch.cat([x[0].flatten(1), x[1, :, :, :3].flatten(1)], dim=1)
     torch.testing.assert_close(short.running_mean, 0.1 * valid.mean(1))
     torch.testing.assert_close(short.running_var, 0.9 + 0.1 * valid.var(1))
+
+
+def test_statistics_stay_float32_under_bfloat16() -> None:
+    norm = MaskedBatchNorm2d(2)
+    x = torch.randn(2, 2, 3, 5).to(torch.bfloat16)
+    out = norm(x, valid_mask(torch.tensor([5, 2]), 2, 5))
+    assert out.dtype == torch.bfloat16 and norm.running_mean.dtype == torch.float32

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -54,3 +56,12 @@ def test_memorizes_a_few_windows() -> None:
     x = torch.randint(0, VOCAB, (8, 17))
     model = _lm(name="gru", layers=1, embed=32)
     assert fit(model, x[:, :-1], None, x[:, 1:], steps=150, lr=2e-2) < 0.5
+
+
+def test_starts_near_the_uniform_prediction() -> None:
+    torch.manual_seed(0)
+    vocab = 65
+    model = RecurrentLanguageModel(InputSpec("tokens", (), vocab_size=vocab), ModelConfig(name="lstm", embed=128))
+    x, y = torch.randint(0, vocab, (2, 8, 16))
+    loss = torch.nn.functional.cross_entropy(model.eval()(x).flatten(0, 1), y.flatten()).item()
+    assert loss == pytest.approx(math.log(vocab), abs=0.03)

@@ -57,8 +57,10 @@ class MaskedBatchNorm2d(nn.Module):
             )
         valid = mask[:, None, None, :]
         count = mask.sum() * x.shape[2]
-        mean = torch.where(valid, x, 0.0).sum(dim=(0, 2, 3)) / count
-        centred = x - mean[None, :, None, None]
+        # Statistics in float32 even under autocast, as F.batch_norm keeps them.
+        values = x.float()
+        mean = torch.where(valid, values, 0.0).sum(dim=(0, 2, 3)) / count
+        centred = values - mean[None, :, None, None]
         var = torch.where(valid, centred.square(), 0.0).sum(dim=(0, 2, 3)) / count
         with torch.no_grad():
             unbiased = var * count / (count - 1).clamp(min=1)
@@ -66,4 +68,4 @@ class MaskedBatchNorm2d(nn.Module):
             self.running_var.lerp_(unbiased.detach(), self.momentum)
             self.num_batches_tracked += 1
         scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
+        return (centred * scale[None, :, None, None] + self.bias[None, :, None, None]).to(x.dtype)

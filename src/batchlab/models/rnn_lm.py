@@ -21,7 +21,8 @@ class RecurrentLanguageModel(nn.Module):
     recurrent layers of ``cfg.units``; each step's output, after dropout, gives the logits of the
     next token. With ``cfg.tie_embeddings`` the output layer shares its weight with the token
     embedding (Inan et al. 2017; Press & Wolf 2017); when ``units != embed`` a linear projection
-    maps the recurrent outputs to ``embed`` first.
+    maps the recurrent outputs to ``embed`` first. Embedding and output weights start uniform in
+    [-0.1, 0.1] and the output bias at zero.
 
     Args:
         spec: a ``tokens`` input with ``vocab_size``.
@@ -58,9 +59,16 @@ class RecurrentLanguageModel(nn.Module):
             if units != cfg.embed:
                 self.project = nn.Linear(units, cfg.embed)
             self.decoder = nn.Linear(cfg.embed, spec.vocab_size)
-            self.decoder.weight = self.embedding.layer.weight
         else:
             self.decoder = nn.Linear(units, spec.vocab_size)
+        # Small uniform tables, as in Zaremba et al. (2014) and AWD-LSTM, so that the first
+        # predictions are close to uniform: N(0, 1) rows shared with the output layer spread the
+        # initial logits about 20 times wider.
+        nn.init.uniform_(self.embedding.layer.weight, -0.1, 0.1)
+        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+        if cfg.tie_embeddings:
+            self.decoder.weight = self.embedding.layer.weight
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Next-token logits at every step.
