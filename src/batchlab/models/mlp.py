@@ -9,7 +9,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.models.activations import make_activation
 
-__all__ = ["build_mlp", "dense_block"]
+__all__ = ["build_mlp", "dense_block", "dense_head"]
 
 
 def dense_block(in_features: int, out_features: int, cfg: ModelConfig) -> list[nn.Module]:
@@ -32,6 +32,26 @@ def dense_block(in_features: int, out_features: int, cfg: ModelConfig) -> list[n
     if cfg.dropout > 0:
         layers.append(nn.Dropout(cfg.dropout))
     return layers
+
+
+def dense_head(in_features: int, num_outputs: int, cfg: ModelConfig) -> nn.Sequential:
+    """The head of a model: one :func:`dense_block` per entry of ``cfg.hidden``, then Linear(num_outputs).
+
+    Args:
+        in_features: width of the vector the head reads (a pooled sequence, flattened conv maps).
+        num_outputs: output width (classes, or regression targets).
+        cfg: the ``model`` section (``hidden``, ``activation``, ``batchnorm``, ``dropout``).
+
+    Returns:
+        A module mapping ``(batch, in_features)`` to ``(batch, num_outputs)``.
+    """
+    layers: list[nn.Module] = []
+    width = in_features
+    for units in cfg.hidden:
+        layers += dense_block(width, units, cfg)
+        width = units
+    layers.append(nn.Linear(width, num_outputs))
+    return nn.Sequential(*layers)
 
 
 def build_mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) -> nn.Sequential:
