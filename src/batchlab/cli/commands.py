@@ -150,7 +150,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _metrics_line(metrics: dict[str, Any]) -> str:
-    order = ["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "mse", "mae", "loss"]
+    order = ["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "mse", "mae", "loss", "bpc", "perplexity"]
     parts = [f"{k} {metrics[k]:.4f}" for k in order if isinstance(metrics.get(k), (int, float))]
     if "samples" in metrics:
         parts.append(f"({metrics['samples']} samples)")
