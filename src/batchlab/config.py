@@ -379,6 +379,9 @@ class OptimizerConfig(_Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD / RMSprop momentum")
     nesterov: bool = Field(False, description="SGD: Nesterov momentum")
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for AdamW)")
+    decay: Literal["all", "matrices"] = Field(
+        "all", description="parameters weight decay applies to; matrices: weights and embeddings, not biases or norms"
+    )
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam / AdamW moment decay rates")
     eps: float = Field(1e-8, gt=0.0, description="Adam / AdamW / RMSprop denominator term")
 
