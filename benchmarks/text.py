@@ -276,9 +276,8 @@ def report(results: dict[str, Any]) -> str:
             )
             lines.append(f"- {name}: {shown}")
         if s["ratio"]:
-            lines.append(
-                f"- batchlab / bare: {statistics.median(s['ratio']):.2f} (range {min(s['ratio']):.2f}-{max(s['ratio']):.2f})"
-            )
+            ratio = s["ratio"]
+            lines.append(f"- batchlab / bare: {statistics.median(ratio):.2f} (range {min(ratio):.2f}-{max(ratio):.2f})")
     return "\n".join(lines)
 
 
