@@ -353,6 +353,12 @@ class ModelConfig(_Section):
     positions: Literal["learned", "sinusoidal"] = Field("learned", description="transformer / gpt: position embeddings")
     ff_mult: int = Field(4, ge=1, le=16, description="transformer / gpt: feed-forward width as a multiple of embed")
     tie_embeddings: bool = Field(True, description="language models: share input and output embedding weights")
+    ngrams: int = Field(
+        1, ge=1, le=8, description="bag: also embed every run of 2..ngrams consecutive tokens (hashed), as fastText"
+    )
+    ngram_buckets: int = Field(
+        2**18, ge=1, le=2**24, description="bag: embeddings shared by the hashed n-grams (hash buckets)"
+    )
 
     @field_validator("kernel_size")
     @classmethod
