@@ -41,7 +41,7 @@ def test_sweep_noise_scale_and_report(batchlab_cli, blobs_config: Path, tmp_path
         "study", "batch-size", str(blobs_config), "--sizes", "2^2..2^4,full", "--target", "val_accuracy=0.9", *common
     )
     assert done.code == 0, done.stderr
-    assert "4 batch sizes x 1 seeds = 4 cells" in done.stdout
+    assert "4 batch sizes x 1 seed = 4 cells" in done.stdout
     assert "to target" in done.stdout and "Fastest to val_accuracy >= 0.9" in done.stdout
     study = tmp_path / "study"
     cells = {p.parent.name: json.loads(p.read_text()) for p in study.glob("runs/*/cell.json")}

@@ -11,6 +11,7 @@ import typer
 
 from batchlab.cli.app import app, console, user_errors
 from batchlab.errors import BatchlabError
+from batchlab.plural import counted
 
 __all__ = ["datasets", "evaluate", "predict", "report", "train"]
 
@@ -98,7 +99,7 @@ def predict(
     from batchlab.api import predict as predict_run
 
     rows = predict_run(run_dir, source, output)
-    console.print(f"Wrote {rows} predictions to {output}")
+    console.print(f"Wrote {counted(rows, 'prediction')} to {output}")
 
 
 @app.command()
