@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from batchlab.errors import BatchlabError, InterruptedRun
+from batchlab.report.console import OutputConsole
 
 __all__ = ["app", "console", "err_console", "user_errors"]
 
@@ -22,8 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Tables keep their natural width when the output is a pipe, a file or a CI log (see OutputConsole).
+console = OutputConsole()
+err_console = OutputConsole(stderr=True)
 _DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
 
 F = TypeVar("F", bound=Callable[..., Any])
