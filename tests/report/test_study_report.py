@@ -169,3 +169,29 @@ def test_the_noise_scale_plot_says_its_line_is_a_ratio_of_moving_averages() -> N
     (dots,) = ax.collections  # the finite, positive single-measurement ratios
     assert dots.get_label() == "tr(Σ) / |G|² of one measurement"
     assert [tuple(p) for p in dots.get_offsets()] == [(10.0, 100.0), (20.0, 300.0)]
+
+
+def _visible_numbers(axis: object, low: float, high: float) -> list[str]:
+    ticks = axis.get_major_ticks() + axis.get_minor_ticks()  # type: ignore[attr-defined]
+    return [
+        t.label1.get_text()
+        for t in ticks
+        if t.label1.get_visible() and t.label1.get_text() and low <= t.get_loc() <= high
+    ]
+
+
+def test_the_steps_to_target_plot_numbers_its_y_axes_within_one_decade() -> None:
+    from batchlab.report.study_plots import steps_to_target_figure
+    from batchlab.study.results import analyze_study
+    from batchlab.study.targets import parse_target
+
+    # Samples to target 20 B + 2,000 for B = 16..256: 2,320 to 7,120, no power of ten in between.
+    cells = [_cell(size, 0) for size in (16, 64, 256)]
+    analysis = analyze_study(cells, parse_target("val_accuracy=0.95"))
+    fig = steps_to_target_figure(analysis)
+    assert fig is not None
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        assert _visible_numbers(ax.yaxis, low, high), ax.get_ylabel()
+        assert not ax.xaxis.get_minor_ticks()  # the x axis shows the batch sizes only

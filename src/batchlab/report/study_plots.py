@@ -28,6 +28,7 @@ __all__ = [
     "plot_study",
     "plot_throughput_memory",
     "plot_time_to_target",
+    "steps_to_target_figure",
 ]
 
 
@@ -56,23 +57,33 @@ def _size_axis(ax: Axes, summary: Sequence[dict[str, Any]]) -> None:
     ticks = [s["batch_size"] for s in summary]
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{s['batch_size']}\n(full)" if s["size"] == "full" else str(s["batch_size"]) for s in summary])
-    ax.minorticks_off()
+    # Only the x axis loses its minor ticks: a log y axis spanning less than a decade has no major tick,
+    # and its minor ticks carry its only numbers (samples to target often vary by less than 10x).
+    ax.xaxis.set_minor_locator(_null_locator())
     ax.set_xlabel("batch size (samples per step)")
     ax.grid(alpha=0.3, which="both")
 
 
 def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
+    """Draw :func:`steps_to_target_figure` into ``path``; ``None`` (nothing written) when no size reached
+    the target."""
+    fig = steps_to_target_figure(analysis)
+    return _save(fig, path) if fig is not None else None
+
+
+def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
     """Steps and samples to the target against batch size (log-log), each seed and the mean, with the
     perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted McCandlish curve.
 
     Returns:
-        The written path, or ``None`` when no size reached the target.
+        The figure, or ``None`` when no size reached the target.
     """
     reached = [r for r in analysis.rows if r["steps_to_target"] is not None]
     summary = [s for s in analysis.summary if s["steps_to_target_mean"] is not None]
     if not reached or analysis.target is None:
         return None
     plt = _pyplot()
+    fig: Figure
     fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [s["batch_size"] for s in summary]
     for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, "samples_to_target", "samples")):
@@ -104,7 +115,7 @@ def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | No
     for ax in (ax_s, ax_e):
         ax.legend(fontsize=7)
     fig.suptitle("Steps and samples to the target (McCandlish et al. 2018)")
-    return _save(fig, path)
+    return fig
 
 
 def plot_time_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
@@ -305,6 +316,12 @@ def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directo
         plot_throughput_memory(analysis, directory / "throughput_memory.png"),
     ]
     return [p for p in drawn if p is not None]
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
 
 
 def _log_grid(low: float, high: float, points: int = 60) -> list[float]:

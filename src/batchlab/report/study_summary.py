@@ -7,6 +7,8 @@ Files written into the study directory::
     summary.csv    one row per batch size: mean and std over seeds
     results.json   cells, summary, critical-batch fit, noise scale and conclusions
     noise_scale.csv  one row per noise-scale measurement, when the study has an estimate
+
+A largest micro-batch found by ``batchlab study max-batch --study-dir`` (``max_batch.json``) is printed too.
     plots/         steps_to_target.png, time_to_target.png, final_metric.png, learning_curves.png,
                    throughput_memory.png, noise_scale.png
 """
@@ -28,11 +30,12 @@ from batchlab.atomic import write_text
 from batchlab.plural import counted
 from batchlab.report.study_plots import plot_learning_curves_by_size, plot_noise_scale, plot_study
 from batchlab.study.directory import StudyDirectory
+from batchlab.study.max_batch import read_max_batch
 from batchlab.study.noise_run import noise_cell, noise_summary, read_noise
 from batchlab.study.results import StudyAnalysis, analyze_study
 from batchlab.study.targets import Target
 
-__all__ = ["report_batch_size_study", "study_table", "summary_csv_text"]
+__all__ = ["max_batch_line", "report_batch_size_study", "study_table", "summary_csv_text"]
 
 _MIB = 2.0**20
 
@@ -54,6 +57,12 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
     study = directory.read()
     target = Target(**study["target"]) if study.get("target") else None
     kind = study.get("kind", "batch-size")
+    max_batch = read_max_batch(directory.path)
+    if kind == "max-batch":
+        console.print(f"[bold]{directory.path}[/bold]  max-batch study of {study.get('name')!r}")
+        if max_batch is not None:
+            console.print(max_batch_line(max_batch["result"]), soft_wrap=True)
+        return analyze_study([], None)
     noise = read_noise(directory.path)
     noise_info = noise_summary(noise, target) if noise else None
     if kind == "noise-scale":
@@ -94,6 +103,8 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
             plots.append(drawn)
         if noise_info is not None and kind == "noise-scale":
             console.print(_noise_line(noise_info, target), soft_wrap=True)
+    if max_batch is not None:
+        console.print(max_batch_line(max_batch["result"]), soft_wrap=True)
     console.print("Results: " + ", ".join(str(p) for p in written), soft_wrap=True)
     if plots:
         console.print("Plots: " + ", ".join(str(p) for p in plots), soft_wrap=True)
@@ -170,6 +181,22 @@ def _write_results(
         write_text(directory.path / name, text)
         paths.append(directory.path / name)
     return paths
+
+
+def max_batch_line(result: dict[str, Any]) -> str:
+    """One sentence from a ``max_batch.json`` result: the largest micro-batch and the accumulation plan."""
+    budget = f"{result['budget_bytes'] / _MIB:,.0f} MiB"
+    best = int(result["max_micro_batch"])
+    if best < 1:
+        return f"Largest micro-batch: not even one sample fits in {budget} on {result.get('device')}."
+    text = f"Largest micro-batch within {budget} on {result.get('device')}: {counted(best, 'sample')}"
+    plan = result.get("plan")
+    if plan:
+        text += (
+            f"; for an effective batch of {plan['effective_batch']:,}: micro-batch {plan['micro_batch']:,} x "
+            f"accumulate {plan['accumulate']}"
+        )
+    return text + "."
 
 
 def _measurement_row(measurement: dict[str, Any]) -> dict[str, Any]:
