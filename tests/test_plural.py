@@ -26,3 +26,12 @@ def test_counted_agrees_with_the_count(count: int, noun: str, expected: str) -> 
 
 def test_an_irregular_plural_is_given() -> None:
     assert plural(1, "child", "children") == "child" and counted(2, "child", "children") == "2 children"
+
+
+def test_the_docstring_examples_hold() -> None:
+    import doctest
+
+    import batchlab.plural
+
+    result = doctest.testmod(batchlab.plural)
+    assert result.failed == 0 and result.attempted > 0

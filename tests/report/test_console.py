@@ -45,3 +45,13 @@ def test_columns_or_an_explicit_width_still_decide(monkeypatch: pytest.MonkeyPat
     console = OutputConsole(file=io.StringIO())
     console.width = 50
     assert console.width == 50
+
+
+def test_the_docstring_example_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    import batchlab.report.console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = doctest.testmod(batchlab.report.console)
+    assert result.failed == 0 and result.attempted > 0

@@ -81,12 +81,12 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
     Raises:
         DataError: the data cannot be loaded, split or encoded as configured.
 
-    With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream_data.StreamedSplit`
-    objects read from disk batch by batch (see :func:`~batchlab.data.stream_data.prepare_stream`).
+    With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream.prepare.StreamedSplit`
+    objects read from disk batch by batch (see :func:`~batchlab.data.stream.prepare.prepare_stream`).
     """
     kind = source_kind(cfg)
     if kind == "stream":  # splits that stay on disk (data larger than memory)
-        from batchlab.data.stream_data import prepare_stream
+        from batchlab.data.stream.prepare import prepare_stream
 
         return prepare_stream(cfg, preprocessor=preprocessor)
     if kind == "text":
