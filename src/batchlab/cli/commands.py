@@ -154,7 +154,7 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
     order = ["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "mse", "mae", "loss"]
     parts = [f"{k} {metrics[k]:.4f}" for k in order if isinstance(metrics.get(k), (int, float))]
     if "samples" in metrics:
-        parts.append(f"({metrics['samples']} samples)")
+        parts.append(f"({counted(int(metrics['samples']), 'sample')})")
     return ", ".join(parts[:-1]) + " " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 

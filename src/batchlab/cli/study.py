@@ -20,6 +20,7 @@ import typer
 
 from batchlab.cli.app import app, console, user_errors
 from batchlab.errors import ConfigError
+from batchlab.plural import counted
 
 if TYPE_CHECKING:
     from batchlab.study.cell import CellSettings
@@ -226,7 +227,8 @@ def _print_max_batch(result: MaxBatchResult) -> None:
         console.print(f"Not even a micro-batch of one sample fits in {budget} on {result.device}.")
         return
     bound = " (the whole training split; memory is not the limit)" if result.limited_by_data else ""
-    console.print(f"Largest micro-batch within {budget} on {result.device}: {result.max_micro_batch:,} samples{bound}.")
+    best = counted(result.max_micro_batch, "sample")
+    console.print(f"Largest micro-batch within {budget} on {result.device}: {best}{bound}.")
     plan = result.plan
     if plan is not None:
         exact = "" if plan.exact else f" (nearest to the requested {result.desired_effective:,})"
