@@ -90,3 +90,18 @@ def test_an_estimate_written_without_its_cell_is_measured_again(
     )
     assert noise_cell(again) is not None
     assert json.loads((copy / "noise_scale.json").read_text())["cell"]["steps"] == 90
+
+
+def test_a_noise_scale_run_beside_a_max_batch_result_reports_both(blobs: Path, tmp_path: Path) -> None:
+    from batchlab.study.max_batch import AccumulationPlan, MaxBatchResult, write_max_batch
+
+    config = make_config(blob_config(blobs, batch_size=4))
+    found = MaxBatchResult(2**30, 9 * 2**27, 180, [], plan=AccumulationPlan(90, 2, 180, True), train_samples=180)
+    write_max_batch(tmp_path / "study", config, found)
+    run_noise_scale_study(config, tmp_path / "study", noise=NoiseSettings(every_steps=5, micro_batches=2))
+    assert json.loads((tmp_path / "study" / "study.json").read_text())["kind"] == "noise-scale"
+    console = Console(record=True, width=400)
+    report_batch_size_study(tmp_path / "study", console)
+    text = console.export_text()
+    assert "1 finished run at batch 4" in text
+    assert "Largest micro-batch within 1,152 MiB on cpu: 180 samples; for an effective batch of 180: " in text

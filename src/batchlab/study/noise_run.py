@@ -123,26 +123,27 @@ def run_noise_scale_study(
         ema=noise.ema,
     )
     cell = cell.model_copy(update={"train": cell.train.model_copy(update={"noise_scale": measure})})
+    study = {
+        "kind": "noise-scale",
+        "version": 1,
+        "name": config.name,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "train_samples": train_samples,
+        "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
+        "config": config.model_dump(mode="json"),
+    }
     if not directory.exists():
-        directory.open(
-            {
-                "kind": "noise-scale",
-                "version": 1,
-                "name": config.name,
-                "created": _dt.datetime.now().isoformat(timespec="seconds"),
-                "train_samples": train_samples,
-                "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
-                "config": config.model_dump(mode="json"),
-            }
-        )
+        directory.open(study)
+    elif directory.read().get("kind") == "max-batch":  # only a max-batch result so far: now a noise-scale study
+        directory.write(study)
     run_dir = directory.path / "noise_scale"
     directory.clear_path(run_dir)
-    record = run_cell(cell, run_dir, data, progress=progress, console=console)
-    estimate = record.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
+    run = run_cell(cell, run_dir, data, progress=progress, console=console)
+    estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
     result = {
         "kind": "noise-scale",
         "request": wanted,
-        "batch_size": record["effective_batch"],
+        "batch_size": run["effective_batch"],
         "b_small": estimate["b_small"],
         "b_big": estimate["b_big"],
         "every_steps": noise.every_steps,
@@ -150,12 +151,12 @@ def run_noise_scale_study(
         "ema": noise.ema,
         "train_samples": train_samples,
         "measurements": estimate["measurements"],
-        "curve": record["curve"],
-        "final": record["final"],
-        "train_seconds": record["train_seconds"],
+        "curve": run["curve"],
+        "final": run["final"],
+        "train_seconds": run["train_seconds"],
         "run_dir": str(run_dir),
         # The run as a study cell (its curve is the one above), so that the report can tabulate it.
-        "cell": {key: value for key, value in record.items() if key not in ("curve", "noise")},
+        "cell": {key: value for key, value in run.items() if key not in ("curve", "noise")},
     }
     directory.write_json(NOISE_FILE, _finite(result))
     if console is not None:
