@@ -274,6 +274,12 @@ class DataConfig(_Section):
     categorical: list[str] | None = Field(None, description="columns to treat as categorical (default: detected)")
     numeric: list[str] | None = Field(None, description="columns to treat as numeric (default: detected)")
     drop: list[str] = Field(default_factory=list, description="columns to ignore (ids, leaks)")
+    max_categories: int = Field(
+        1000,
+        ge=2,
+        description="most distinct training values of a categorical column (one feature each); a column with more "
+        "is an error (free text: set data.text; ids: data.drop); above 100 a warning",
+    )
     missing: Literal["impute", "error"] = Field(
         "impute", description="impute missing values from training statistics, or reject them"
     )

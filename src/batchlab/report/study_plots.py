@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from batchlab.study.results import StudyAnalysis
 
 __all__ = [
+    "noise_scale_figure",
     "plot_final_metric",
     "plot_learning_curves_by_size",
     "plot_noise_scale",
@@ -27,6 +28,7 @@ __all__ = [
     "plot_study",
     "plot_throughput_memory",
     "plot_time_to_target",
+    "steps_to_target_figure",
 ]
 
 
@@ -55,23 +57,33 @@ def _size_axis(ax: Axes, summary: Sequence[dict[str, Any]]) -> None:
     ticks = [s["batch_size"] for s in summary]
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{s['batch_size']}\n(full)" if s["size"] == "full" else str(s["batch_size"]) for s in summary])
-    ax.minorticks_off()
+    # Only the x axis loses its minor ticks: a log y axis spanning less than a decade has no major tick,
+    # and its minor ticks carry its only numbers (samples to target often vary by less than 10x).
+    ax.xaxis.set_minor_locator(_null_locator())
     ax.set_xlabel("batch size (samples per step)")
     ax.grid(alpha=0.3, which="both")
 
 
 def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
+    """Draw :func:`steps_to_target_figure` into ``path``; ``None`` (nothing written) when no size reached
+    the target."""
+    fig = steps_to_target_figure(analysis)
+    return _save(fig, path) if fig is not None else None
+
+
+def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
     """Steps and samples to the target against batch size (log-log), each seed and the mean, with the
     perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted McCandlish curve.
 
     Returns:
-        The written path, or ``None`` when no size reached the target.
+        The figure, or ``None`` when no size reached the target.
     """
     reached = [r for r in analysis.rows if r["steps_to_target"] is not None]
     summary = [s for s in analysis.summary if s["steps_to_target_mean"] is not None]
     if not reached or analysis.target is None:
         return None
     plt = _pyplot()
+    fig: Figure
     fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [s["batch_size"] for s in summary]
     for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, "samples_to_target", "samples")):
@@ -103,7 +115,7 @@ def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | No
     for ax in (ax_s, ax_e):
         ax.legend(fontsize=7)
     fig.suptitle("Steps and samples to the target (McCandlish et al. 2018)")
-    return _save(fig, path)
+    return fig
 
 
 def plot_time_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
@@ -231,12 +243,34 @@ def plot_noise_scale(
     b_crit: float | None = None,
     target_step: int | None = None,
 ) -> Path | None:
-    """``B_simple`` (moving average) over training, each measurement's own ratio faintly, and the sweep's
-    ``B_crit`` and the step at which the target was reached when known."""
+    """Draw :func:`noise_scale_figure` into ``path``; ``None`` (nothing written) without measurements."""
+    fig = noise_scale_figure(noise, b_crit=b_crit, target_step=target_step)
+    return _save(fig, path) if fig is not None else None
+
+
+def noise_scale_figure(
+    noise: dict[str, Any], *, b_crit: float | None = None, target_step: int | None = None
+) -> Figure | None:
+    """``B_simple`` over training, each measurement's own ratio faintly, the sweep's ``B_crit`` and the step
+    at which the target was reached when known.
+
+    The line is what the estimator reports: the ratio of the exponential moving averages of ``tr(Sigma)``
+    and ``|G|^2`` (decay ``ema`` per measurement), not an average of the single-measurement ratios (the
+    dots, which scatter widely and can be negative: those are left out of the log scale).
+
+    Args:
+        noise: the content of ``noise_scale.json``.
+        b_crit: the critical batch size fitted by a sweep, in samples.
+        target_step: the optimizer step at which the target was first reached.
+
+    Returns:
+        The figure, or ``None`` when there is no finite measurement.
+    """
     measurements = [m for m in noise.get("measurements", []) if m.get("noise_scale") is not None]
     if not measurements:
         return None
     plt = _pyplot()
+    fig: Figure
     fig, ax = plt.subplots(figsize=(7, 4.2))
     steps = [m["step"] for m in measurements]
     raw = [
@@ -245,8 +279,16 @@ def plot_noise_scale(
         if m.get("grad_sq") and m.get("trace") is not None and m["grad_sq"] > 0 and m["trace"] > 0
     ]
     if raw:
-        ax.scatter([r[0] for r in raw], [r[1] for r in raw], s=8, alpha=0.3, color="gray", label="one measurement")
-    ax.plot(steps, [m["noise_scale"] for m in measurements], "-", color="tab:blue", label="B_simple (moving average)")
+        one = "tr(Σ) / |G|² of one measurement"
+        ax.scatter([r[0] for r in raw], [r[1] for r in raw], s=8, alpha=0.3, color="gray", label=one)
+    decay = noise.get("ema")
+    ax.plot(
+        steps,
+        [m["noise_scale"] for m in measurements],
+        "-",
+        color="tab:blue",
+        label="B_simple = EMA tr(Σ) / EMA |G|²" + (f" (decay {decay:g})" if isinstance(decay, (int, float)) else ""),
+    )
     if b_crit is not None and math.isfinite(b_crit):
         ax.axhline(b_crit, color="tab:red", linestyle="--", label=f"B_crit from the sweep ≈ {b_crit:,.0f}")
     if target_step is not None:
@@ -260,7 +302,7 @@ def plot_noise_scale(
         f"Gradient noise scale at batch {noise.get('batch_size')} "
         f"({noise.get('micro_batches')} x {noise.get('b_small')} samples per measurement)"
     )
-    return _save(fig, path)
+    return fig
 
 
 def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directory: str | Path) -> list[Path]:
@@ -274,6 +316,12 @@ def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directo
         plot_throughput_memory(analysis, directory / "throughput_memory.png"),
     ]
     return [p for p in drawn if p is not None]
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
 
 
 def _log_grid(low: float, high: float, points: int = 60) -> list[float]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchlab.data.pipeline import prepare_data
 from batchlab.errors import ConfigError
+from batchlab.plural import counted
 from batchlab.study.cell import CellSettings, cell_config, cell_name, run_cell
 from batchlab.study.directory import StudyDirectory, fingerprint
 from batchlab.study.sizes import BatchSize, SizeSpec, resolve_sizes
@@ -108,8 +109,8 @@ def run_batch_size_study(
     directory.open(_study_record(config, study, sizes, train_samples, command))
     say = console.print if console is not None else (lambda *a, **k: None)
     say(
-        f"Study: {len(sizes)} batch sizes x {len(study.seeds)} seeds = {len(cells)} cells "
-        f"on {train_samples} training samples -> {directory.path}"
+        f"Study: {counted(len(sizes), 'batch size')} x {counted(len(study.seeds), 'seed')} = "
+        f"{counted(len(cells), 'cell')} on {counted(train_samples, 'training sample')} -> {directory.path}"
     )
     for number, (size, seed) in enumerate(cells, start=1):
         name = cell_name(size, seed)
@@ -161,13 +162,13 @@ def _study_record(
 def _cell_line(record: dict[str, Any], size: BatchSize, target: Target | None) -> str:
     from batchlab.study.targets import first_reached
 
-    parts = [f"{record['steps']} steps ({record['steps_per_epoch']}/epoch), lr {record['lr']:.4g}"]
+    parts = [f"{counted(record['steps'], 'step')} ({record['steps_per_epoch']}/epoch), lr {record['lr']:.4g}"]
     if target is not None:
         hit = first_reached(record["curve"], target, time_key="train_seconds")
         if hit is None:
             parts.append(f"{target} not reached")
         else:
-            parts.append(f"{target} at step {hit.step} ({hit.samples} samples, {hit.seconds:.2f} s)")
+            parts.append(f"{target} at step {hit.step} ({counted(hit.samples, 'sample')}, {hit.seconds:.2f} s)")
     final = record["final"]
     metric = target.metric if target is not None else next((k for k in ("val_accuracy", "val_r2") if k in final), None)
     if metric and metric in final:
