@@ -56,7 +56,8 @@ def fit(
             trained on a custom module needs that module again as ``model``.
         callbacks: extra callbacks (see :mod:`batchlab.train.callbacks`).
         progress: show the progress bar and the per-epoch table.
-        plots: draw ``plots/learning_curves.png``.
+        plots: draw ``plots/learning_curves.png`` and, for audio runs, ``plots/spectrograms.png`` (a few
+            recordings of the test split, or of validation, with their true and predicted labels).
 
     Returns:
         A :class:`RunResult` with the history, test metrics and run directory.
@@ -85,7 +86,35 @@ def fit(
             stopped_epoch=result.info.get("stopped_epoch"),
             title=cfg.name,
         )
+    if plots and result.parts is not None and _is_main_process():
+        _plot_audio_examples(result)
     return result
+
+
+def _plot_audio_examples(result: RunResult) -> Path | None:
+    """``plots/spectrograms.png`` of an audio run: recordings of its test (or validation) split."""
+    parts = result.parts
+    assert parts is not None
+    data = parts.data
+    split = data.test if data.test is not None and len(data.test) else data.val
+    if data.input_spec.kind != "frames" or split is None or not len(split):
+        return None
+    from batchlab.experiment.examples import audio_examples
+    from batchlab.report.plots import plot_spectrograms
+    from batchlab.report.summary import SPECTROGRAM_EXAMPLES
+
+    examples = audio_examples(
+        result.model,
+        parts.eval_transform,
+        parts.objective,
+        split,
+        data.preprocessor,  # type: ignore[arg-type]
+        count=SPECTROGRAM_EXAMPLES,
+        seed=result.config.train.seed,
+    )
+    which = "test" if split is data.test else "validation"
+    path = Path(result.run_dir) / "plots" / "spectrograms.png"
+    return plot_spectrograms(examples, path, title=f"{result.config.name}: {which} recordings")
 
 
 def _is_main_process() -> bool:

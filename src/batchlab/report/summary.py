@@ -1,4 +1,5 @@
-"""``batchlab report RUN_DIR``: print a run's summary and redraw its plots."""
+"""``batchlab report RUN_DIR``: print a run's summary and redraw its plots (learning curves; example
+spectrograms of audio runs)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 
 from rich.console import Console
 
+from batchlab.errors import BatchlabError
 from batchlab.experiment.rundir import RunDirectory
-from batchlab.report.plots import plot_learning_curves
+from batchlab.report.plots import plot_learning_curves, plot_spectrograms
 from batchlab.report.tables import confusion_table, metrics_table
 
-__all__ = ["read_metrics_csv", "report_path", "report_run"]
+__all__ = ["SPECTROGRAM_EXAMPLES", "plot_run_spectrograms", "read_metrics_csv", "report_path", "report_run"]
+
+SPECTROGRAM_EXAMPLES = 8
+"""Recordings drawn in an audio run's ``plots/spectrograms.png``."""
 
 
 def read_metrics_csv(path: str | Path) -> list[dict[str, Any]]:
@@ -44,7 +49,8 @@ def report_path(path: str | Path, console: Console) -> None:
 
 
 def report_run(path: str | Path, console: Console) -> None:
-    """Print the run's facts, metrics table and test metrics; redraw ``plots/learning_curves.png``."""
+    """Print the run's facts, metrics table and test metrics; redraw ``plots/learning_curves.png`` and,
+    for an audio run with weights, ``plots/spectrograms.png``."""
     run = RunDirectory(path)
     run.require_run()
     info = run.read_json("run.json")
@@ -62,12 +68,59 @@ def report_run(path: str | Path, console: Console) -> None:
             title=run.path.name,
         )
         console.print(f"Plot: {plot}")
+    if info.get("input_spec", {}).get("kind") == "frames" and run.weights_file.exists():
+        try:
+            drawn = plot_run_spectrograms(run.path)
+        except BatchlabError as exc:  # the recordings moved, say: the rest of the report still stands
+            console.print(f"Spectrograms not redrawn: {exc}")
+        else:
+            if drawn is not None:
+                console.print(f"Plot: {drawn}")
     if run.test_metrics_file.exists():
         metrics = run.read_json("test_metrics.json")
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         console.print("Test: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
         if "confusion_matrix" in metrics:
             console.print(confusion_table(metrics["confusion_matrix"], info.get("classes")))
+
+
+def plot_run_spectrograms(run_dir: str | Path, *, count: int = SPECTROGRAM_EXAMPLES) -> Path | None:
+    """Draw ``plots/spectrograms.png`` of a finished audio run from its saved model and preprocessing.
+
+    The recordings come from the run's test split (rebuilt from its config with the same seed), or its
+    validation split when there is no test split.
+
+    Args:
+        run_dir: the run directory.
+        count: recordings to show.
+
+    Returns:
+        The written path, or ``None`` when the run has neither a test nor a validation split.
+
+    Raises:
+        BatchlabError: the run or its recordings cannot be loaded.
+    """
+    from batchlab.data.pipeline import prepare_data
+    from batchlab.experiment.examples import audio_examples
+    from batchlab.experiment.inference import load_run
+
+    trained = load_run(run_dir)
+    data = prepare_data(trained.config.data, preprocessor=trained.preprocessor)
+    split = data.test if data.test is not None and len(data.test) else data.val
+    if split is None or not len(split):
+        return None
+    examples = audio_examples(
+        trained.model,
+        trained.eval_transform,
+        trained.objective,
+        split,
+        trained.preprocessor,
+        count=count,
+        seed=trained.config.train.seed,
+    )
+    which = "test" if split is data.test else "validation"
+    title = f"{trained.config.name}: {which} recordings"
+    return plot_spectrograms(examples, trained.run.plots / "spectrograms.png", title=title)
 
 
 def _number(text: str | None) -> Any:
