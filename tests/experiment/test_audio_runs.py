@@ -197,3 +197,21 @@ def test_a_transformer_without_max_seconds_refuses_a_longer_held_out_recording_b
     assert result.info["input_spec"]["max_length"] == 101
     long = _long_recording(val / "3_george_7.wav", tmp_path / "new" / "x.wav", 2.5)
     assert batchlab.predict(tmp_path / "run", long.parent, tmp_path / "out.csv") == 1  # cropped, not refused
+
+
+@pytest.mark.slow
+def test_the_shipped_spoken_digits_config_trains_on_all_of_fsdd(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)  # the config names ../shared/data relative to the repository
+    overrides = ["train.max_steps=3", "train.threads=1"]
+    config = REPO / "configs" / "spoken-digits.yaml"
+    result = batchlab.fit(config, overrides=overrides, run_dir=tmp_path / "run", progress=False)
+    assert result.parts is not None
+    data = result.parts.data
+    assert len(data.train) + len(data.val) + len(data.test) == 2700 and data.classes == [str(d) for d in range(10)]
+    assert result.test_metrics is not None and result.test_metrics["samples"] == len(data.test)
+    assert {"specaugment", "noise", "shift"} <= {step.name for step in result.config.data.augment}
+    assert (tmp_path / "run" / "plots" / "spectrograms.png").exists()
