@@ -86,35 +86,26 @@ def fit(
             stopped_epoch=result.info.get("stopped_epoch"),
             title=cfg.name,
         )
-    if plots and result.parts is not None and _is_main_process():
+    if plots and result.parts is not None and result.parts.data.input_spec.kind == "frames" and _is_main_process():
         _plot_audio_examples(result)
     return result
 
 
 def _plot_audio_examples(result: RunResult) -> Path | None:
     """``plots/spectrograms.png`` of an audio run: recordings of its test (or validation) split."""
+    from batchlab.report.summary import plot_split_spectrograms
+
     parts = result.parts
     assert parts is not None
-    data = parts.data
-    split = data.test if data.test is not None and len(data.test) else data.val
-    if data.input_spec.kind != "frames" or split is None or not len(split):
-        return None
-    from batchlab.experiment.examples import audio_examples
-    from batchlab.report.plots import plot_spectrograms
-    from batchlab.report.summary import SPECTROGRAM_EXAMPLES
-
-    examples = audio_examples(
+    return plot_split_spectrograms(
         result.model,
         parts.eval_transform,
         parts.objective,
-        split,
-        data.preprocessor,  # type: ignore[arg-type]
-        count=SPECTROGRAM_EXAMPLES,
+        parts.data,
+        Path(result.run_dir) / "plots" / "spectrograms.png",
+        name=result.config.name,
         seed=result.config.train.seed,
     )
-    which = "test" if split is data.test else "validation"
-    path = Path(result.run_dir) / "plots" / "spectrograms.png"
-    return plot_spectrograms(examples, path, title=f"{result.config.name}: {which} recordings")
 
 
 def _is_main_process() -> bool:

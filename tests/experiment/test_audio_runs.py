@@ -56,6 +56,7 @@ def test_a_run_saves_metrics_that_evaluate_reproduces_and_predicts_every_new_fil
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.shape == (10, 10) and matrix.sum() == metrics["samples"] == 20  # 0.2 of 100 recordings
     assert metrics["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    assert (tmp_path / "run" / "plots" / "spectrograms.png").exists()
     again = evaluate_run(tmp_path / "run")  # the test split is rebuilt from the config and the saved state
     assert again["confusion_matrix"] == metrics["confusion_matrix"]
     assert again["loss"] == pytest.approx(metrics["loss"], rel=1e-5)

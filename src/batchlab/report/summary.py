@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -14,7 +14,17 @@ from batchlab.experiment.rundir import RunDirectory
 from batchlab.report.plots import plot_learning_curves, plot_spectrograms
 from batchlab.report.tables import confusion_table, metrics_table
 
-__all__ = ["SPECTROGRAM_EXAMPLES", "plot_run_spectrograms", "read_metrics_csv", "report_path", "report_run"]
+if TYPE_CHECKING:
+    from batchlab.data.prepared import PreparedData
+
+__all__ = [
+    "SPECTROGRAM_EXAMPLES",
+    "plot_run_spectrograms",
+    "plot_split_spectrograms",
+    "read_metrics_csv",
+    "report_path",
+    "report_run",
+]
 
 SPECTROGRAM_EXAMPLES = 8
 """Recordings drawn in an audio run's ``plots/spectrograms.png``."""
@@ -101,26 +111,56 @@ def plot_run_spectrograms(run_dir: str | Path, *, count: int = SPECTROGRAM_EXAMP
         BatchlabError: the run or its recordings cannot be loaded.
     """
     from batchlab.data.pipeline import prepare_data
-    from batchlab.experiment.examples import audio_examples
     from batchlab.experiment.inference import load_run
 
     trained = load_run(run_dir)
     data = prepare_data(trained.config.data, preprocessor=trained.preprocessor)
-    split = data.test if data.test is not None and len(data.test) else data.val
-    if split is None or not len(split):
-        return None
-    examples = audio_examples(
+    return plot_split_spectrograms(
         trained.model,
         trained.eval_transform,
         trained.objective,
-        split,
-        trained.preprocessor,
-        count=count,
+        data,
+        trained.run.plots / "spectrograms.png",
+        name=trained.config.name,
         seed=trained.config.train.seed,
+        count=count,
     )
+
+
+def plot_split_spectrograms(
+    model: Any,
+    transform: Any,
+    objective: Any,
+    data: PreparedData,
+    path: str | Path,
+    *,
+    name: str,
+    seed: int,
+    count: int = SPECTROGRAM_EXAMPLES,
+) -> Path | None:
+    """Draw ``count`` recordings of the test split (or validation) of audio ``data`` into ``path``.
+
+    Args:
+        model: the trained module.
+        transform: the run's evaluation transform (waveforms to the model's features).
+        objective: the run's objective.
+        data: the run's prepared audio data (splits and fitted preprocessor).
+        path: the image file.
+        name: the run's name, for the title.
+        seed: seed of the choice of recordings.
+        count: recordings to show.
+
+    Returns:
+        ``path``, or ``None`` (nothing drawn) when ``data`` is not audio or has no test or validation split.
+    """
+    from batchlab.experiment.examples import audio_examples
+
+    split = data.test if data.test is not None and len(data.test) else data.val
+    if data.input_spec.kind != "frames" or split is None or not len(split):
+        return None
+    examples = audio_examples(model, transform, objective, split, data.preprocessor, count=count, seed=seed)  # type: ignore[arg-type]
     which = "test" if split is data.test else "validation"
-    title = f"{trained.config.name}: {which} recordings"
-    return plot_spectrograms(examples, trained.run.plots / "spectrograms.png", title=title)
+    return plot_spectrograms(examples, path, title=f"{name}: {which} recordings")
 
 
 def _number(text: str | None) -> Any:
