@@ -134,6 +134,57 @@ def _busy_run_dir(root: Path) -> list[str]:
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
 
 
+FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
+AUDIO = """\
+data:
+  source: rec
+  label_pattern: '{label}'
+  audio: {{sample_rate: 8000, n_mels: 20{audio}}}
+{data}model: {{name: cnn, channels: [4], hidden: [8]}}
+train: {{epochs: 1, batch_size: 8}}
+"""
+
+
+def recordings(
+    make: Callable[[Path], object] = lambda rec: None, *, label: str = r"^(\d)_", audio: str = "", data: str = ""
+) -> Callable[[Path], list[str]]:
+    """120 FSDD recordings (3 speakers x 10 digits x 4 takes) in ``rec``, changed by ``make``, and a config."""
+
+    def prepare(root: Path) -> list[str]:
+        import shutil
+
+        (root / "rec").mkdir()
+        for digit in range(10):
+            for speaker in ("george", "jackson", "lucas"):
+                for take in range(5, 9):
+                    name = f"{digit}_{speaker}_{take}.wav"
+                    shutil.copyfile(FSDD / name, root / "rec" / name)
+        make(root / "rec")
+        (root / "c.yaml").write_text(AUDIO.format(label=label, audio=audio, data=data))
+        return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+    return prepare
+
+
+def _no_recordings(root: Path) -> list[str]:
+    (root / "rec").mkdir()
+    (root / "rec" / "notes.txt").write_text("no audio here")
+    (root / "rec" / "one.mp3").write_bytes(b"ID3")
+    (root / "c.yaml").write_text(AUDIO.format(label=r"^(\d)_", audio="", data=""))
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _wav(path: Path, samples: np.ndarray) -> None:
+    import soundfile
+
+    soundfile.write(str(path), samples, 8000)
+
+
+def _two_speakers(rec: Path) -> None:
+    for path in rec.glob("*_lucas_*.wav"):
+        path.unlink()
+
+
 CASES: list[Case] = [
     ("config", "unknown dataset name `digitz`", config("data: {source: digitz}")),
     ("config", "unknown model `resnet`", config("model: {name: resnet}")),
@@ -193,6 +244,35 @@ CASES: list[Case] = [
     ("checkpoint", "checkpoint crafted to run code when unpickled", custom(_pickle_checkpoint)),
     ("checkpoint", "weights that do not fit the config's model", custom(_other_model)),
     ("checkpoint", "evaluate a folder that is not a run", custom(lambda root: ["evaluate", str(root)])),
+    ("audio", "folder with no audio files", custom(_no_recordings)),
+    ("audio", "label pattern that matches no file name", recordings(label=r"^([a-z]+)-")),
+    (
+        "audio",
+        "class with one recording under a stratified split",
+        recordings(
+            lambda rec: (rec / "x_george_5.wav").write_bytes((rec / "0_george_5.wav").read_bytes()), label=r"^(\d|x)_"
+        ),
+    ),
+    (
+        "audio",
+        "group split with fewer groups (2 speakers) than splits",
+        recordings(_two_speakers, data="  group_pattern: '^\\d_([a-z]+)_'\n  split: {by_group: true}\n"),
+    ),
+    (
+        "audio",
+        "corrupt WAV header",
+        recordings(lambda rec: (rec / "3_george_99.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\xff" * 40)),
+    ),
+    ("audio", "zero-length recording", recordings(lambda rec: _wav(rec / "3_george_99.wav", np.zeros(0, np.float32)))),
+    (
+        "audio",
+        "stereo recording with `audio.channels: error`",
+        recordings(
+            lambda rec: _wav(rec / "3_george_99.wav", np.full((800, 2), 0.1, np.float32)), audio=", channels: error"
+        ),
+    ),
+    ("audio", "image augmentation on recordings", recordings(data="  augment: [specaugment, hflip]\n")),
+    ("audio", "audio augmentation on a table", config("data: {source: iris, augment: [specaugment]}")),
     ("cli", "`--set` without `=`", config("{}", "train.batch_size")),
     ("cli", "train without a config", custom(lambda root: ["train"])),
     ("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),

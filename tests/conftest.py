@@ -57,3 +57,35 @@ def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+"""The six speakers of the Free Spoken Digit Dataset in ``../shared/data/fsdd/recordings``."""
+
+
+@pytest.fixture
+def fsdd_subset(shared_data: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``make(speakers=("george", "jackson"), takes=range(5, 10), digits=range(10), folder="recordings")``:
+    copy that part of FSDD (``{digit}_{speaker}_{take}.wav``; takes 5 to 49 are there) into
+    ``tmp_path / folder`` and return it."""
+    import shutil
+
+    source = shared_data / "fsdd" / "recordings"
+    if not source.is_dir():
+        pytest.skip(f"{source} is absent")
+
+    def make(
+        speakers: tuple[str, ...] = FSDD_SPEAKERS[:2],
+        takes: range = range(5, 10),
+        digits: range = range(10),
+        folder: str = "recordings",
+    ) -> Path:
+        target = tmp_path / folder
+        target.mkdir(parents=True, exist_ok=True)
+        for digit in digits:
+            for speaker in speakers:
+                for take in takes:
+                    shutil.copyfile(source / f"{digit}_{speaker}_{take}.wav", target / f"{digit}_{speaker}_{take}.wav")
+        return target
+
+    return make

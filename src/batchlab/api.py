@@ -56,7 +56,8 @@ def fit(
             trained on a custom module needs that module again as ``model``.
         callbacks: extra callbacks (see :mod:`batchlab.train.callbacks`).
         progress: show the progress bar and the per-epoch table.
-        plots: draw ``plots/learning_curves.png``.
+        plots: draw ``plots/learning_curves.png`` and, for audio runs, ``plots/spectrograms.png`` (a few
+            recordings of the test split, or of validation, with their true and predicted labels).
 
     Returns:
         A :class:`RunResult` with the history, test metrics and run directory.
@@ -85,7 +86,26 @@ def fit(
             stopped_epoch=result.info.get("stopped_epoch"),
             title=cfg.name,
         )
+    if plots and result.parts is not None and result.parts.data.input_spec.kind == "frames" and _is_main_process():
+        _plot_audio_examples(result)
     return result
+
+
+def _plot_audio_examples(result: RunResult) -> Path | None:
+    """``plots/spectrograms.png`` of an audio run: recordings of its test (or validation) split."""
+    from batchlab.report.summary import plot_split_spectrograms
+
+    parts = result.parts
+    assert parts is not None
+    return plot_split_spectrograms(
+        result.model,
+        parts.eval_transform,
+        parts.objective,
+        parts.data,
+        Path(result.run_dir) / "plots" / "spectrograms.png",
+        name=result.config.name,
+        seed=result.config.train.seed,
+    )
 
 
 def _is_main_process() -> bool:

@@ -219,7 +219,9 @@ class AudioConfig(_Section):
     n_mfcc: int = Field(20, ge=2, le=128, description="mfcc: cepstral coefficients kept (at most n_mels)")
     win_ms: float = Field(25.0, gt=0.0, le=200.0, description="analysis window, in milliseconds")
     hop_ms: float = Field(10.0, gt=0.0, le=100.0, description="hop between frames, in milliseconds")
-    max_seconds: float | None = Field(None, gt=0.0, description="crop longer recordings to this many seconds")
+    max_seconds: float | None = Field(
+        None, gt=0.0, description="crop longer recordings to this many seconds (a transformer takes up to this length)"
+    )
     fixed_seconds: float | None = Field(
         None, gt=0.0, description="crop or zero-pad every recording to this length (the simple alternative to masks)"
     )
@@ -294,7 +296,13 @@ class DataConfig(_Section):
         True, description="standardize a regression target for training (metrics stay in its units)"
     )
     image_size: tuple[int, int] | None = Field(None, description="resize images of a folder to (height, width) pixels")
-    augment: list[AugmentStep] = Field(default_factory=list, description="image augmentations for training batches")
+    augment: list[AugmentStep] = Field(
+        default_factory=list,
+        description=(
+            "augmentations of training batches: images (hflip, crop, rotate, jitter) "
+            "or audio (specaugment, noise, shift, gain)"
+        ),
+    )
     stream: StreamConfig = Field(default_factory=StreamConfig)
 
     @field_validator("augment", mode="before")

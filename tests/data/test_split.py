@@ -124,6 +124,23 @@ def test_stratification_falls_back_with_a_warning_when_a_split_is_smaller_than_t
     assert "cannot stratify" in caplog.text and "data.split.stratify: false" in caplog.text
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_fallback_split_keeps_every_class_in_training(seed: int) -> None:
+    # 10 classes of 2 rows, 8 held out: a plain random split leaves some class out of training for most
+    # seeds, and then its validation or test rows cannot be encoded (a class unseen in training)
+    labels = np.repeat(np.arange(10), 2)
+    train, val, test = split_indices(20, val=0.2, test=0.2, seed=seed, stratify_labels=labels)
+    _check_partition(20, (train, val, test))
+    assert len(val) == len(test) == 4
+    assert set(labels[train]) == set(range(10))
+
+
+def test_the_fallback_split_names_too_few_rows_to_keep_every_class() -> None:
+    labels = np.repeat(np.arange(5), 2)  # 10 rows, 5 classes: at most 5 rows can be held out
+    with pytest.raises(DataError, match=r"data\.split: 10 rows of 5 classes cannot hold out 6 rows"):
+        split_indices(10, val=0.3, test=0.3, seed=0, stratify_labels=labels)
+
+
 # ------------------------------------------------------------------------------------------- groups
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from batchlab.data.audio.reading import AUDIO_SUFFIXES
 from batchlab.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder", "read_image_folder"]
@@ -81,8 +82,11 @@ def read_image_folder(
             )
     elif _images_in(root):
         logger.warning("images directly inside '%s' are ignored; only those in class sub-folders are used", root)
-    if not files:
-        raise DataError(f"{field}: folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    if not files:  # a folder of recordings would have been read as audio: name both kinds of folder
+        raise DataError(
+            f"{field}: folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)}) "
+            f"or recordings ({', '.join(AUDIO_SUFFIXES)})"
+        )
 
     modes, sizes = _scan(files, field=field)
     gray = all(mode in _GRAY_MODES for mode in modes) if channels is None else channels == 1

@@ -7,8 +7,9 @@ so every split's class proportions match the whole data's to within one row per 
 
 A class with a single row cannot be stratified (it cannot be in every split, and a random
 fallback may leave it out of training): that is an error naming the class. When a split has fewer
-rows than there are classes, the split falls back to a plain random one and logs a warning
-instead of failing: small data sets should still train.
+rows than there are classes, the split falls back to a random one that still keeps at least one
+row of every class for training (a class the model never trains on could not be evaluated) and
+logs a warning instead of failing: small data sets should still train.
 
 Group splits (:func:`group_split_indices`, ``data.split.by_group``) keep every group (e.g. a
 speaker) inside one split; :func:`group_folds` gives leave-one-group-out folds.
@@ -74,7 +75,7 @@ def split_indices(
 
     Raises:
         DataError: too few rows for the fractions (see :func:`split_sizes`); a class with a single
-            row while stratifying.
+            row while stratifying; too few rows to keep a training row of every class while stratifying.
 
     Example:
         >>> train, val, test = split_indices(10, val=0.2, test=0.2, seed=0, stratify_labels=None)
@@ -84,18 +85,14 @@ def split_indices(
     n_train, n_val, n_test = split_sizes(n, val=val, test=test)
     seed = seed % 2**32
     if stratify_labels is not None and (n_val or n_test):
-        stratified = _stratified(np.asarray(stratify_labels), n_val, n_test, seed)
-        if stratified is not None:
-            return stratified
+        return _stratified(np.asarray(stratify_labels), n_val, n_test, seed)
     order = np.random.default_rng(seed).permutation(n)
     parts = np.split(order, [n_train, n_train + n_val])
     return _sorted(parts[0]), _sorted(parts[1]), _sorted(parts[2])
 
 
-def _stratified(
-    labels: np.ndarray, n_val: int, n_test: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Stratified split, or ``None`` (with a warning) when a class is too small to stratify."""
+def _stratified(labels: np.ndarray, n_val: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified split; a random one keeping every class in training (with a warning) when a split is too small."""
     from sklearn.model_selection import train_test_split  # heavy import, only when stratifying
 
     names, counts = np.unique(labels, return_counts=True)
@@ -119,16 +116,44 @@ def _stratified(
             else (rest, empty)
         )
     except ValueError as exc:  # sklearn: "The test_size = 2 should be greater or equal to the number of classes"
-        counts = np.unique(labels, return_counts=True)[1]
         logger.warning(
-            "cannot stratify the split (%s; %d classes, smallest has %d rows); using a plain random split. "
-            "Set data.split.stratify: false to silence this warning",
+            "cannot stratify the split (%s; %d classes, smallest has %d rows); using a random split that keeps "
+            "every class in training. Set data.split.stratify: false to silence this warning",
             str(exc).splitlines()[0].rstrip("."),
             counts.size,
             int(counts.min()),
         )
-        return None
+        return _random_keeping_classes(labels, n_val, n_test, seed)
     return _sorted(train), _sorted(val_rows), _sorted(test_rows)
+
+
+def _random_keeping_classes(
+    labels: np.ndarray, n_val: int, n_test: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out rows drawn in a seeded random order, skipping any row that is the last of its class.
+
+    Raises:
+        DataError: there are too few rows to hold ``n_val + n_test`` out and keep a row of every class.
+    """
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    left = np.bincount(codes)
+    wanted = n_val + n_test
+    if labels.shape[0] - left.size < wanted:
+        raise DataError(
+            f"data.split: {labels.shape[0]} rows of {left.size} classes cannot hold out {wanted} rows for "
+            "validation and test and keep a training row of every class; use more data or smaller "
+            "data.split.val / data.split.test"
+        )
+    held: list[int] = []
+    for row in np.random.default_rng(seed).permutation(labels.shape[0]):
+        if len(held) == wanted:
+            break
+        if left[codes[row]] > 1:
+            left[codes[row]] -= 1
+            held.append(int(row))
+    chosen = np.asarray(held, dtype=np.int64)
+    train = np.setdiff1d(np.arange(labels.shape[0]), chosen)
+    return _sorted(train), _sorted(chosen[n_test:]), _sorted(chosen[:n_test])
 
 
 def _sorted(rows: np.ndarray) -> np.ndarray:

@@ -131,6 +131,7 @@ def build_run(
     seed_everything(config.train.seed)
     custom_model = type(model).__name__ if model is not None else None
     if model is None:
+        _check_positions(config, data)
         model = build_model(config.model, data.input_spec, objective.num_outputs, task=data.task)
     module = model.to(device)
     min_batch = 2 if has_batchnorm(module) else 1
@@ -262,6 +263,30 @@ def _check_data(config: Config, data: PreparedData, workers: DistributedInfo) ->
         check_batch_size(config, len(data.train))
     if workers.enabled and isinstance(config.train.batch_size, int):
         per_worker_batch(config.train.batch_size, workers.world_size)
+
+
+def _check_positions(config: Config, data: PreparedData) -> None:
+    """A transformer over audio frames takes at most the training split's longest recording: a longer
+    validation or test recording would stop the run at its first evaluation, so say so before it starts.
+    (``data.audio.max_seconds`` bounds every recording, and the preprocessor sizes the model for it.)"""
+    spec = data.input_spec
+    if config.model.name != "transformer" or spec.kind != "frames" or spec.max_length is None:
+        return
+    settings = data.preprocessor.settings  # type: ignore[attr-defined]
+    for name in ("val", "test"):
+        split = getattr(data, name)
+        if split is None or not len(split):
+            continue
+        frames = settings.frames(int(split.x.lengths.max()))
+        if frames > spec.max_length:
+            rate = settings.sample_rate
+            longest = (spec.max_length - 1) * settings.hop_length / rate
+            raise ConfigError(
+                f"data.audio.max_seconds: the {name} split holds a recording of {frames} frames "
+                f"({int(split.x.lengths.max()) / rate:.2f} s) but a transformer is built for the longest training "
+                f"recording, {spec.max_length} frames (about {longest:.2f} s); set data.audio.max_seconds to crop "
+                "every recording to one bound"
+            )
 
 
 def _kind_phrase(kind: str) -> str:

@@ -1,14 +1,20 @@
-"""Plots people would rather look at than read: learning curves of a run (PNG or SVG)."""
+"""Plots people would rather look at than read: learning curves of a run and, for audio runs, example
+spectrograms with their true and predicted labels (PNG or SVG)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchlab.atomic import atomic_path
 
-__all__ = ["plot_learning_curves"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from batchlab.experiment.examples import SpectrogramExample
+
+__all__ = ["plot_learning_curves", "plot_spectrograms", "spectrogram_figure"]
 
 
 def plot_learning_curves(
@@ -71,6 +77,92 @@ def plot_learning_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def spectrogram_figure(examples: Sequence[SpectrogramExample], *, columns: int = 4, title: str | None = None) -> Figure:
+    """A grid of log-mel spectrograms, one panel per example, titled with the true and predicted label.
+
+    Each panel shows mel band (low at the bottom) against time in seconds; colours are the natural log
+    of mel energy on one scale shared by all panels. A wrong prediction's title is red.
+
+    Args:
+        examples: the recordings to show (see :func:`~batchlab.experiment.examples.audio_examples`).
+        columns: panels per row (fewer when there are fewer examples).
+        title: figure title.
+
+    Returns:
+        The figure: one axes with an image per example, plus one colour bar.
+
+    Raises:
+        ValueError: no examples.
+    """
+    from matplotlib.figure import Figure
+
+    if not examples:
+        raise ValueError("spectrogram_figure needs at least one example")
+    columns = max(1, min(columns, len(examples)))
+    rows = -(-len(examples) // columns)
+    low = min(float(e.logmel.min()) for e in examples)
+    high = max(float(e.logmel.max()) for e in examples)
+    width, height = 3.0 * columns + 1.2, 2.5 * rows + (0.5 if title else 0.2)
+    fig = Figure(figsize=(width, height))
+    # A fixed layout in inches (a constrained layout costs more than the drawing on a busy CPU).
+    fig.subplots_adjust(
+        left=0.6 / width,
+        right=1.0 - 0.9 / width,
+        bottom=0.5 / height,
+        top=1.0 - (0.75 if title else 0.3) / height,
+        wspace=0.25,
+        hspace=0.55 * 2.5 / (2.5 - 0.55),
+    )
+    grid = fig.subplots(rows, columns, squeeze=False)
+    image = None
+    for k, ax in enumerate(grid.flat):
+        if k >= len(examples):
+            ax.remove()  # an empty cell of the last row
+            continue
+        example = examples[k]
+        bands, frames = example.logmel.shape
+        image = ax.imshow(
+            example.logmel,
+            origin="lower",
+            aspect="auto",
+            interpolation="nearest",
+            cmap="magma",
+            vmin=low,
+            vmax=high,
+            extent=(0.0, frames * example.hop_seconds, 0.0, float(bands)),
+        )
+        verdict = "" if example.correct else " (wrong)"
+        ax.set_title(
+            f"true {example.true} · predicted {example.predicted}{verdict} ({example.probability:.0%})",
+            fontsize=8,
+            color="black" if example.correct else "tab:red",
+        )
+        if example.file:
+            ax.text(0.01, 0.98, example.file, transform=ax.transAxes, fontsize=6, color="white", va="top")
+        ax.tick_params(labelsize=7)
+        if k % columns == 0:
+            ax.set_ylabel("mel band", fontsize=8)
+        if k >= len(examples) - columns:
+            ax.set_xlabel("time (s)", fontsize=8)
+    if image is not None:
+        bar = fig.add_axes((1.0 - 0.75 / width, 0.5 / height, 0.12 / width, 1.0 - (1.0 if title else 0.8) / height))
+        fig.colorbar(image, cax=bar, label="log mel energy")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_spectrograms(
+    examples: Sequence[SpectrogramExample], path: str | Path, *, columns: int = 4, title: str | None = None
+) -> Path:
+    """Draw :func:`spectrogram_figure` into ``path`` (the suffix picks PNG or SVG); returns the path."""
+    return _save(spectrogram_figure(examples, columns=columns, title=title), path)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)

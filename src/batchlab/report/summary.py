@@ -1,18 +1,33 @@
-"""``batchlab report RUN_DIR``: print a run's summary and redraw its plots."""
+"""``batchlab report RUN_DIR``: print a run's summary and redraw its plots (learning curves; example
+spectrograms of audio runs)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from batchlab.errors import BatchlabError
 from batchlab.experiment.rundir import RunDirectory
-from batchlab.report.plots import plot_learning_curves
+from batchlab.report.plots import plot_learning_curves, plot_spectrograms
 from batchlab.report.tables import confusion_table, metrics_table
 
-__all__ = ["read_metrics_csv", "report_path", "report_run"]
+if TYPE_CHECKING:
+    from batchlab.data.prepared import PreparedData
+
+__all__ = [
+    "SPECTROGRAM_EXAMPLES",
+    "plot_run_spectrograms",
+    "plot_split_spectrograms",
+    "read_metrics_csv",
+    "report_path",
+    "report_run",
+]
+
+SPECTROGRAM_EXAMPLES = 8
+"""Recordings drawn in an audio run's ``plots/spectrograms.png``."""
 
 
 def read_metrics_csv(path: str | Path) -> list[dict[str, Any]]:
@@ -44,7 +59,8 @@ def report_path(path: str | Path, console: Console) -> None:
 
 
 def report_run(path: str | Path, console: Console) -> None:
-    """Print the run's facts, metrics table and test metrics; redraw ``plots/learning_curves.png``."""
+    """Print the run's facts, metrics table and test metrics; redraw ``plots/learning_curves.png`` and,
+    for an audio run with weights, ``plots/spectrograms.png``."""
     run = RunDirectory(path)
     run.require_run()
     info = run.read_json("run.json")
@@ -62,12 +78,89 @@ def report_run(path: str | Path, console: Console) -> None:
             title=run.path.name,
         )
         console.print(f"Plot: {plot}")
+    if info.get("input_spec", {}).get("kind") == "frames" and run.weights_file.exists():
+        try:
+            drawn = plot_run_spectrograms(run.path)
+        except BatchlabError as exc:  # the recordings moved, say: the rest of the report still stands
+            console.print(f"Spectrograms not redrawn: {exc}")
+        else:
+            if drawn is not None:
+                console.print(f"Plot: {drawn}")
     if run.test_metrics_file.exists():
         metrics = run.read_json("test_metrics.json")
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         console.print("Test: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
         if "confusion_matrix" in metrics:
             console.print(confusion_table(metrics["confusion_matrix"], info.get("classes")))
+
+
+def plot_run_spectrograms(run_dir: str | Path, *, count: int = SPECTROGRAM_EXAMPLES) -> Path | None:
+    """Draw ``plots/spectrograms.png`` of a finished audio run from its saved model and preprocessing.
+
+    The recordings come from the run's test split (rebuilt from its config with the same seed), or its
+    validation split when there is no test split.
+
+    Args:
+        run_dir: the run directory.
+        count: recordings to show.
+
+    Returns:
+        The written path, or ``None`` when the run has neither a test nor a validation split.
+
+    Raises:
+        BatchlabError: the run or its recordings cannot be loaded.
+    """
+    from batchlab.data.pipeline import prepare_data
+    from batchlab.experiment.inference import load_run
+
+    trained = load_run(run_dir)
+    data = prepare_data(trained.config.data, preprocessor=trained.preprocessor)
+    return plot_split_spectrograms(
+        trained.model,
+        trained.eval_transform,
+        trained.objective,
+        data,
+        trained.run.plots / "spectrograms.png",
+        name=trained.config.name,
+        seed=trained.config.train.seed,
+        count=count,
+    )
+
+
+def plot_split_spectrograms(
+    model: Any,
+    transform: Any,
+    objective: Any,
+    data: PreparedData,
+    path: str | Path,
+    *,
+    name: str,
+    seed: int,
+    count: int = SPECTROGRAM_EXAMPLES,
+) -> Path | None:
+    """Draw ``count`` recordings of the test split (or validation) of audio ``data`` into ``path``.
+
+    Args:
+        model: the trained module.
+        transform: the run's evaluation transform (waveforms to the model's features).
+        objective: the run's objective.
+        data: the run's prepared audio data (splits and fitted preprocessor).
+        path: the image file.
+        name: the run's name, for the title.
+        seed: seed of the choice of recordings.
+        count: recordings to show.
+
+    Returns:
+        ``path``, or ``None`` (nothing drawn) when ``data`` is not audio or has no test or validation split.
+    """
+    from batchlab.experiment.examples import audio_examples
+
+    split = data.test if data.test is not None and len(data.test) else data.val
+    if data.input_spec.kind != "frames" or split is None or not len(split):
+        return None
+    examples = audio_examples(model, transform, objective, split, data.preprocessor, count=count, seed=seed)  # type: ignore[arg-type]
+    which = "test" if split is data.test else "validation"
+    return plot_spectrograms(examples, path, title=f"{name}: {which} recordings")
 
 
 def _number(text: str | None) -> Any:

@@ -36,6 +36,17 @@ def test_fit_learns_classes_band_statistics_and_the_input_spec() -> None:
     assert fixed.input_spec_.variable_length is False and fixed.input_spec_.shape == (40,)
 
 
+def test_max_seconds_sizes_the_input_for_any_recording_read_with_it() -> None:
+    # training recordings of at most 0.3 s; max_seconds 0.5 lets held-out ones reach 0.5 s (4000 samples)
+    pre = AudioPreprocessor(sample_rate=8000, normalize="none", max_seconds=0.5).fit(_waves(800, 2400), ["a", "b"])
+    assert pre.max_frames_ == 1 + 4000 // 80
+    back = AudioPreprocessor.from_state(json.loads(json.dumps(pre.state_dict())))
+    assert back.max_seconds == 0.5 and back.max_frames_ == pre.max_frames_
+    old = pre.state_dict()
+    del old["settings"]["max_seconds"]  # a state saved before the setting existed still loads
+    assert AudioPreprocessor.from_state(old).max_seconds is None
+
+
 def test_no_band_statistics_without_normalization() -> None:
     pre = AudioPreprocessor(sample_rate=8000, normalize="none").fit(_waves(800, 900), ["a", "b"])
     assert pre.band_mean_ is None and not pre.featurizer().normalized

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from batchlab.data.audio.features import FeatureSettings, Featurizer, fit_band_stats
+from batchlab.data.audio.reading import duration_samples
 from batchlab.errors import CheckpointError, DataError
 from batchlab.inputs import InputSpec
 
@@ -71,6 +72,9 @@ class AudioPreprocessor:
         normalize: ``band`` (standardize each feature band with training statistics) or ``none``.
         fixed_seconds: every recording's length when ``data.audio.fixed_seconds`` is set, in seconds;
             then batches carry no lengths.
+        max_seconds: ``data.audio.max_seconds``, the longest any recording is read, in seconds; it
+            bounds :attr:`max_frames_`, so that no recording read with the run's options (validation,
+            test, new recordings) is longer than what a model was built for.
 
     Attributes:
         task_: ``"classification"``.
@@ -78,7 +82,8 @@ class AudioPreprocessor:
         band_mean_: ``(n_features,)`` float64 mean of each band over the training frames, or ``None``
             (``normalize: none``).
         band_std_: ``(n_features,)`` float64 standard deviation of each band, or ``None``.
-        max_frames_: frames of the longest training recording.
+        max_frames_: frames of the longest training recording, or of ``max_seconds`` when set (then
+            no recording read with these options can have more).
         input_spec_: ``InputSpec("frames", (n_features,), max_length=max_frames_,
             variable_length=fixed_seconds is None)``.
     """
@@ -102,6 +107,7 @@ class AudioPreprocessor:
         hop_ms: float = 10.0,
         normalize: str = "band",
         fixed_seconds: float | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self.sample_rate = sample_rate
         self.features = features
@@ -111,6 +117,7 @@ class AudioPreprocessor:
         self.hop_ms = hop_ms
         self.normalize = normalize
         self.fixed_seconds = fixed_seconds
+        self.max_seconds = max_seconds
 
     @classmethod
     def from_config(cls, cfg: DataConfig) -> AudioPreprocessor:
@@ -125,6 +132,7 @@ class AudioPreprocessor:
             hop_ms=audio.hop_ms,
             normalize=audio.normalize,
             fixed_seconds=audio.fixed_seconds,
+            max_seconds=audio.max_seconds,
         )
 
     @property
@@ -164,7 +172,10 @@ class AudioPreprocessor:
             )
         self.task_ = "classification"
         self.classes_ = classes
-        self.max_frames_ = self.settings.frames(int(waveforms.lengths.max()))
+        longest = int(waveforms.lengths.max())
+        if self.max_seconds is not None and self.fixed_seconds is None:
+            longest = max(longest, duration_samples(self.max_seconds, self.sample_rate))
+        self.max_frames_ = self.settings.frames(longest)
         self.band_mean_ = self.band_std_ = None
         if self.normalize == "band":
             self.band_mean_, self.band_std_ = fit_band_stats(
@@ -207,6 +218,7 @@ class AudioPreprocessor:
                 "hop_ms": self.hop_ms,
                 "normalize": self.normalize,
                 "fixed_seconds": self.fixed_seconds,
+                "max_seconds": self.max_seconds,
             },
             "task": self.task_,
             "classes": self.classes_,

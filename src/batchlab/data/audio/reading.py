@@ -42,6 +42,7 @@ __all__ = [
     "TRIM_FRAME_SECONDS",
     "TRIM_HOP_SECONDS",
     "Recording",
+    "duration_samples",
     "fit_length",
     "read_recording",
     "read_recordings",
@@ -135,9 +136,9 @@ def read_recording(path: Path, audio: AudioConfig, *, field: str = "data.source"
                 "remove it, or unset data.audio.trim_db"
             )
     if audio.max_seconds is not None:
-        waveform = waveform[: _samples(audio.max_seconds, audio.sample_rate)]
+        waveform = waveform[: duration_samples(audio.max_seconds, audio.sample_rate)]
     if audio.fixed_seconds is not None:
-        waveform = fit_length(waveform, _samples(audio.fixed_seconds, audio.sample_rate))
+        waveform = fit_length(waveform, duration_samples(audio.fixed_seconds, audio.sample_rate))
     return Recording(np.ascontiguousarray(waveform, dtype=np.float32), int(rate))
 
 
@@ -219,6 +220,6 @@ def fit_length(waveform: np.ndarray, samples: int) -> np.ndarray:
     return np.concatenate([waveform, np.zeros(samples - waveform.shape[0], dtype=waveform.dtype)])
 
 
-def _samples(seconds: float, sample_rate: int) -> int:
-    """A duration in whole samples (at least 1)."""
+def duration_samples(seconds: float, sample_rate: int) -> int:
+    """A duration in whole samples (at least 1), as ``max_seconds`` and ``fixed_seconds`` cut recordings."""
     return max(1, math.floor(seconds * sample_rate + 0.5))
