@@ -87,8 +87,9 @@ def _x(entry: dict[str, Any]) -> float:
 
 
 def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
-    """Steps and samples to the target against batch size (log-log), each seed and the mean, with the
-    perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted McCandlish curve.
+    """Steps and samples (valid tokens in a token study) to the target against batch size (log-log), each
+    seed and the mean, with the perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted
+    McCandlish curve.
 
     Returns:
         The written path, or ``None`` when no size reached the target.
@@ -98,15 +99,13 @@ def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | No
     if not reached or analysis.target is None:
         return None
     plt = _pyplot()
-    fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
-    sizes = [_x(s) for s in summary]
     tokens = analysis.unit == "tokens"
     data_key, data_name = ("tokens_to_target", "valid tokens") if tokens else ("samples_to_target", "samples")
     reached = [r for r in reached if r[data_key] is not None]
     summary = [s for s in summary if s[f"{data_key}_mean"] is not None]
     if not reached or not summary:
-        plt.close(fig)
         return None
+    fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [_x(s) for s in summary]
     for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, data_key, data_name)):
         ax.scatter([_x(r) for r in reached], [r[key] for r in reached], s=14, alpha=0.45, label="each seed")
