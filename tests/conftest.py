@@ -44,6 +44,8 @@ def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
         env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
+        # This checkout's sources, whatever the working directory (a relative PYTHONPATH would not resolve).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
         done = subprocess.run(
             [sys.executable, "-m", "batchlab", *args],
             cwd=cwd or tmp_path,

@@ -274,6 +274,12 @@ class DataConfig(_Section):
     categorical: list[str] | None = Field(None, description="columns to treat as categorical (default: detected)")
     numeric: list[str] | None = Field(None, description="columns to treat as numeric (default: detected)")
     drop: list[str] = Field(default_factory=list, description="columns to ignore (ids, leaks)")
+    max_categories: int = Field(
+        1000,
+        ge=2,
+        description="most distinct training values of a categorical column (one feature each); a column with more "
+        "is an error (free text: set data.text; ids: data.drop); above 100 a warning",
+    )
     missing: Literal["impute", "error"] = Field(
         "impute", description="impute missing values from training statistics, or reject them"
     )
@@ -353,6 +359,12 @@ class ModelConfig(_Section):
     positions: Literal["learned", "sinusoidal"] = Field("learned", description="transformer / gpt: position embeddings")
     ff_mult: int = Field(4, ge=1, le=16, description="transformer / gpt: feed-forward width as a multiple of embed")
     tie_embeddings: bool = Field(True, description="language models: share input and output embedding weights")
+    ngrams: int = Field(
+        1, ge=1, le=8, description="bag: also embed every run of 2..ngrams consecutive tokens (hashed), as fastText"
+    )
+    ngram_buckets: int = Field(
+        2**18, ge=1, le=2**24, description="bag: embeddings shared by the hashed n-grams (hash buckets)"
+    )
 
     @field_validator("kernel_size")
     @classmethod
@@ -379,6 +391,9 @@ class OptimizerConfig(_Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD / RMSprop momentum")
     nesterov: bool = Field(False, description="SGD: Nesterov momentum")
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for AdamW)")
+    decay: Literal["all", "matrices"] = Field(
+        "all", description="parameters weight decay applies to; matrices: weights and embeddings, not biases or norms"
+    )
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam / AdamW moment decay rates")
     eps: float = Field(1e-8, gt=0.0, description="Adam / AdamW / RMSprop denominator term")
 

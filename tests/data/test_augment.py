@@ -37,10 +37,36 @@ def test_augmenter_rejects_non_image_batches() -> None:
         Augmenter([HFlipConfig()], seed=0)(torch.zeros(4, 10))
 
 
-def test_steps_from_the_yaml_shorthand() -> None:
-    steps = DataConfig(augment=["hflip", {"crop": {"padding": 1}}, {"rotate": {"degrees": 5}}, "jitter"]).augment
+def _expected(
+    x: torch.Tensor, seed: int, *, p: float, padding: int, degrees: float, b: float, c: float
+) -> torch.Tensor:
+    """hflip -> crop -> rotate -> jitter with the documented draws, in step order, from a generator seeded
+    with ``seed``: flip where U[0, 1) < p; shifts uniform in [-padding, padding]; angles uniform in
+    [-degrees, degrees]; brightness in [1 - b, 1 + b], then contrast in [1 - c, 1 + c]."""
+    n = len(x)
+    generator = torch.Generator().manual_seed(seed)
+    flip = torch.rand(n, generator=generator) < p
+    shifts = padding - torch.randint(0, 2 * padding + 1, (2, n), generator=generator)
+    angles = -degrees + 2 * degrees * torch.rand(n, generator=generator)
+    brightness = 1 - b + 2 * b * torch.rand(n, generator=generator)
+    contrast = 1 - c + 2 * c * torch.rand(n, generator=generator)
+    out = torch.stack([image.flip(-1) if f else image for image, f in zip(x, flip, strict=True)])
+    out = torch.stack([_reference_shift(o, int(dy), int(dx)) for o, dy, dx in zip(out, *shifts, strict=True)])
+    out = rotate(out, angles)
+    mean = (brightness.view(-1, 1, 1, 1) * out).mean(dim=(1, 2, 3), keepdim=True)
+    return mean + contrast.view(-1, 1, 1, 1) * (brightness.view(-1, 1, 1, 1) * out - mean)
+
+
+def test_steps_from_the_yaml_shorthand_apply_the_documented_transforms() -> None:
+    steps = DataConfig(
+        augment=["hflip", {"crop": {"padding": 1}}, {"rotate": {"degrees": 5}}, {"jitter": {"contrast": 0.1}}]
+    ).augment
+    assert [type(step) for step in steps] == [HFlipConfig, CropConfig, RotateConfig, JitterConfig]
     x = _batch()
-    assert Augmenter(steps, seed=0)(x).shape == x.shape
+    out = Augmenter(steps, seed=4)(x)
+    expected = _expected(x, 4, p=0.5, padding=1, degrees=5.0, b=0.2, c=0.1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out, x, atol=1e-2)
 
 
 def test_hflip_mirrors_exactly_the_chosen_images() -> None:
@@ -113,6 +139,18 @@ def test_tiny_random_rotation_is_nearly_the_identity_and_keeps_the_shape() -> No
     out = Augmenter([RotateConfig(degrees=1e-4)], seed=0)(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     torch.testing.assert_close(out, x, atol=1e-3, rtol=0)
+
+
+def test_random_rotation_turns_each_image_by_its_drawn_angle() -> None:
+    x = _batch(n=16, c=3, h=9, w=9)
+    out = Augmenter([RotateConfig(degrees=30)], seed=5)(x)
+    angles = -30 + 60 * torch.rand(16, generator=torch.Generator().manual_seed(5))
+    assert float(angles.abs().min()) > 1.0  # turns large enough to tell from the identity
+    torch.testing.assert_close(out, rotate(x, angles), atol=1e-6, rtol=0)
+    for i in range(16):  # each image matches its own angle, and not one a degree away
+        error = [float((out[i] - rotate(x[i : i + 1], angles[i : i + 1] + d)[0]).abs().max()) for d in (-1, 0, 1)]
+        assert error[1] < 1e-6 < 1e-2 < min(error[0], error[2]), (i, error)
+    assert float((out - x).abs().mean()) > 0.1
 
 
 def test_random_rotation_angles_differ_per_image() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -26,9 +24,15 @@ from batchlab.data.batching import MiniBatches, batch_count, resolve_batch_size
         (7, 3, True, 2),
     ],
 )
-def test_batch_count_is_ceil_or_floor(n: int, b: int, drop_last: bool, expected: int) -> None:
+def test_batch_count_is_the_number_of_batches_an_epoch_yields(n: int, b: int, drop_last: bool, expected: int) -> None:
+    batches = MiniBatches(torch.arange(n).float().unsqueeze(1), torch.arange(n), b, drop_last=drop_last, seed=n)
+    for epoch in range(2):
+        sizes = [len(batch) for batch in batches.epoch(epoch)]
+        assert len(sizes) == expected == len(batches) == batches.batches_in_epoch(epoch)
+        assert sizes[:-1] == [b] * (expected - 1)  # only the last batch may be smaller
+        assert sizes[-1] == (b if drop_last else n - b * (expected - 1))
+        assert sum(sizes) == batches.samples_per_epoch
     assert batch_count(n, b, drop_last) == expected
-    assert expected == (n // b if drop_last else math.ceil(n / b))
 
 
 def test_full_batch_is_one_batch_of_everything() -> None:

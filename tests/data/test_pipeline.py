@@ -266,3 +266,24 @@ def test_splits_and_inference_data_unpack_as_x_and_y(tmp_path: Path) -> None:
         DataConfig(source="iris"), data.preprocessor, str(tmp_path / "few.csv"), require_target=False
     )
     assert x_new.shape == (3, 4) and y_new is None
+
+
+def test_a_separate_test_folder_is_read_with_the_training_images_size_and_channels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for split, size, mode in (("train", (6, 6), "L"), ("test", (9, 12), "RGB")):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(6):
+                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).convert(mode).save(tmp_path / split / label / f"{i}.png")
+    data = prepare_data(
+        DataConfig(
+            source=str(tmp_path / "train"),
+            scale="none",
+            split={"val": 0.0, "test_source": str(tmp_path / "test")},
+        )
+    )
+    assert data.test is not None and tuple(data.test.x.shape) == (12, 1, 6, 6)
+    with Image.open(tmp_path / "test" / "a" / "0.png") as image:
+        expected = np.asarray(image.convert("L").resize((6, 6), Image.Resampling.BILINEAR), dtype=np.float32)
+    np.testing.assert_array_equal(data.test.x[0, 0].numpy(), expected)  # scale none: raw pixel values

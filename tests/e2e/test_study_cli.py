@@ -41,7 +41,7 @@ def test_sweep_noise_scale_and_report(batchlab_cli, blobs_config: Path, tmp_path
         "study", "batch-size", str(blobs_config), "--sizes", "2^2..2^4,full", "--target", "val_accuracy=0.9", *common
     )
     assert done.code == 0, done.stderr
-    assert "4 batch sizes x 1 seeds = 4 cells" in done.stdout
+    assert "4 batch sizes x 1 seed = 4 cells" in done.stdout
     assert "to target" in done.stdout and "Fastest to val_accuracy >= 0.9" in done.stdout
     study = tmp_path / "study"
     cells = {p.parent.name: json.loads(p.read_text()) for p in study.glob("runs/*/cell.json")}
@@ -90,14 +90,28 @@ def test_a_killed_study_resumes_without_redoing_finished_cells(blobs_config: Pat
     assert (study / "runs" / "b2-s0" / "cell.json").exists()
 
 
-def test_max_batch_proposes_micro_batch_and_accumulation(batchlab_cli, blobs_config: Path) -> None:  # type: ignore[no-untyped-def]
-    done = batchlab_cli(
-        "study", "max-batch", str(blobs_config), "--memory", "64GB", "--effective-batch", "360", "--verify-steps", "1"
-    )
+def test_max_batch_proposes_micro_batch_and_accumulation(batchlab_cli, blobs_config: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ["study", "max-batch", str(blobs_config), "--memory", "64GB", "--effective-batch", "360"]
+    done = batchlab_cli(*args, "--verify-steps", "1")
     assert done.code == 0, done.stderr
     assert "Largest micro-batch within" in done.stdout and "180 samples" in done.stdout
     assert "--set train.batch_size=180 --set train.accumulate=2" in done.stdout
     assert "Verified with real steps" in done.stdout
+    assert not list(tmp_path.glob("*/max_batch.json"))  # without --study-dir nothing is written
+
+
+def test_max_batch_keeps_its_result_in_a_study_directory(batchlab_cli, blobs_config: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ["study", "max-batch", str(blobs_config), "--memory", "64GB", "--effective-batch", "360"]
+    done = batchlab_cli(*args, "--verify-steps", "0", "--study-dir", "mb")
+    assert done.code == 0, done.stderr
+    assert "Result: mb/max_batch.json" in done.stdout
+    kept = json.loads((tmp_path / "mb" / "max_batch.json").read_text())
+    assert kept["result"]["max_micro_batch"] == 180 and kept["result"]["plan"]["accumulate"] == 2
+    assert json.loads((tmp_path / "mb" / "study.json").read_text())["kind"] == "max-batch"
+    report = batchlab_cli("report", "mb")
+    assert report.code == 0, report.stderr
+    assert "max-batch study of 'blobs'" in report.stdout
+    assert "180 samples; for an effective batch of 360: micro-batch 180 x accumulate 2." in report.stdout
 
 
 @pytest.mark.parametrize(

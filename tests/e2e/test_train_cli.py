@@ -180,3 +180,47 @@ def test_resume_continues_a_run_from_its_last_checkpoint(batchlab_cli, tmp_path:
     a = [r for r in csv.DictReader((tmp_path / "full" / "metrics.csv").open())]
     b = [r for r in csv.DictReader((tmp_path / "part" / "metrics.csv").open())]
     assert [r["val_loss"] for r in a] == [r["val_loss"] for r in b]
+
+
+def test_a_divergence_is_reported_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from batchlab.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(
+        "data: {source: iris}\nmodel: {hidden: [8]}\ntrain: {epochs: 3, optimizer: {name: sgd, lr: 1.0e+8}}\n"
+    )
+    done = CliRunner().invoke(app, ["train", "c.yaml", "--run-dir", "run"])
+    assert done.exit_code == 2
+    assert (done.stdout + done.stderr).count("training diverged: the loss became") == 1
+    assert done.stderr.startswith("batchlab: error: training diverged")
+
+
+def test_version_names_batchlab_and_torch(tmp_path: Path) -> None:
+    import re
+
+    import torch
+    from typer.testing import CliRunner
+
+    from batchlab.cli import app
+
+    done = CliRunner().invoke(app, ["--version"])
+    assert done.exit_code == 0
+    found = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    assert found is not None
+    version = found.group(1)
+    assert done.stdout.strip() == f"batchlab {version} (torch {torch.__version__})"
+
+
+def test_a_full_batch_is_one_batch_per_epoch(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from batchlab.cli import app
+
+    (tmp_path / "c.yaml").write_text("data: {source: iris}\nmodel: {hidden: [8]}\ntrain: {epochs: 1}\n")
+    done = CliRunner().invoke(
+        app, ["train", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "run"), "--set", "train.batch_size=full"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "Batches: full batch -> 1 batch per epoch" in done.stdout

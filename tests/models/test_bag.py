@@ -7,6 +7,7 @@ from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
 from batchlab.models import BagOfEmbeddings
+from batchlab.models.bag import ngram_ids
 from tests.models.conftest import FEATURES, VOCAB, contains_five_task, fit, padding_gap, token_sample
 
 SPEC = InputSpec("tokens", (), vocab_size=VOCAB, variable_length=True)
@@ -44,3 +45,17 @@ def test_frames_are_refused() -> None:
 def test_overfits_a_tiny_task() -> None:
     x, lengths, y = contains_five_task()
     assert fit(_bag(), x, lengths, y, steps=100, lr=1e-2) < 0.1
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_hashed_ngrams_ignore_padding_too(garbage: bool) -> None:
+    model = _bag(ngrams=4, ngram_buckets=97)
+    assert padding_gap(model, token_sample(5), [token_sample(11), token_sample(2)], garbage=garbage) < 1e-5
+
+
+def test_hashed_ngrams_see_local_order() -> None:
+    model = _bag(ngrams=3, ngram_buckets=1024).eval()
+    x = torch.tensor([3, 4, 5, 6, 7])
+    assert not torch.allclose(model(x[None]), model(x.flip(0)[None]))  # unigrams alone could not tell these apart
+    grams, valid = ngram_ids(x[None], torch.ones(1, 5, dtype=torch.bool), 3, 1024)
+    assert grams.shape == (1, 4 + 3) and bool(valid.all())  # 4 bigrams and 3 trigrams

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -41,10 +43,32 @@ def test_no_hidden_layers_is_a_linear_model() -> None:
     assert [type(m) for m in model] == [nn.Flatten, nn.Linear]
 
 
-@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"])
-def test_every_activation_builds(activation: str) -> None:
-    model = build_mlp(ModelConfig(hidden=[4], activation=activation), (3,), 2)  # type: ignore[arg-type]
-    assert model(torch.randn(2, 3)).shape == (2, 2)
+# Each activation written from its formula (torch's defaults: leaky_relu slope 0.01, elu alpha 1, exact gelu).
+ACTIVATIONS = {
+    "relu": lambda z: torch.where(z > 0, z, torch.zeros_like(z)),
+    "gelu": lambda z: 0.5 * z * (1 + torch.erf(z / math.sqrt(2))),
+    "tanh": lambda z: (torch.exp(z) - torch.exp(-z)) / (torch.exp(z) + torch.exp(-z)),
+    "sigmoid": lambda z: 1 / (1 + torch.exp(-z)),
+    "leaky_relu": lambda z: torch.where(z > 0, z, 0.01 * z),
+    "silu": lambda z: z / (1 + torch.exp(-z)),
+    "elu": lambda z: torch.where(z > 0, z, torch.exp(z) - 1),
+}
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_each_activation_is_applied_between_the_layers(activation: str) -> None:
+    torch.manual_seed(0)
+    model = build_mlp(ModelConfig(hidden=[6, 5], activation=activation), (3,), 2)  # type: ignore[arg-type]
+    first, second, last = (m for m in model if isinstance(m, nn.Linear))
+    x = torch.linspace(-3, 3, 24, dtype=torch.float64).view(8, 3)
+    f = ACTIVATIONS[activation]
+    with torch.no_grad():
+        model.double()
+        hidden = f(f(x @ first.weight.T + first.bias) @ second.weight.T + second.bias)
+        expected = hidden @ last.weight.T + last.bias
+        torch.testing.assert_close(model(x), expected, rtol=1e-10, atol=1e-10)
+        others = [name for name in ACTIVATIONS if not torch.allclose(ACTIVATIONS[name](x), f(x))]
+        assert len(others) == len(ACTIVATIONS) - 1  # the formulas tell every activation apart on these inputs
 
 
 def test_parameter_count_matches_the_closed_form() -> None:

@@ -88,7 +88,7 @@ def reported(study_dir: Path) -> tuple[StudyAnalysis, str]:
 
 def test_report_prints_the_table_and_plain_conclusions(reported: tuple[StudyAnalysis, str]) -> None:
     analysis, text = reported
-    assert "15 finished cells of 15" in text and "target val_accuracy >= 0.95" in text
+    assert "15 of 15 cells finished" in text and "target val_accuracy >= 0.95" in text
     for column in ("/epoch", "to target", "gap", "train-val", "samples/s", "peak RSS"):
         assert column in text
     assert "full (1,000)" in text
@@ -146,7 +146,7 @@ def test_a_study_without_finished_cells_reports_so(tmp_path: Path) -> None:
     directory.write({"kind": "batch-size", "name": "x", "sizes": ["8"], "seeds": [0], "target": None})
     console = Console(record=True, width=200)
     report_batch_size_study(directory.path, console)
-    assert "0 finished cells of 1" in console.export_text()
+    assert "0 of 1 cell finished" in console.export_text()
 
 
 # A token study: budgets B_t padded tokens per step whose batches hold 0.8 B_t valid tokens; steps to target
@@ -271,3 +271,98 @@ def test_the_noise_scale_is_compared_with_the_token_knee_in_tokens(token_study_d
     noise = json.loads((token_study_dir / "results.json").read_text())["noise_scale"]
     assert noise["tokens_per_sample"] == 25.0 and noise["b_simple_final_tokens"] == 750.0
     assert (token_study_dir / "plots" / "noise_scale.png").exists()
+
+
+def test_the_noise_scale_plot_says_its_line_is_a_ratio_of_moving_averages() -> None:
+    from batchlab.report.study_plots import noise_scale_figure
+
+    # Single measurements scatter (one even negative); the line is the ratio of their moving averages.
+    measurements = [
+        {"step": 10, "samples": 160, "grad_sq": 1.0, "trace": 100.0, "noise_scale": 100.0},
+        {"step": 20, "samples": 320, "grad_sq": 0.5, "trace": 150.0, "noise_scale": 145.0},
+        {"step": 30, "samples": 480, "grad_sq": -0.1, "trace": 90.0, "noise_scale": 180.0},
+    ]
+    noise = {"batch_size": 16, "b_small": 16, "micro_batches": 4, "ema": 0.9, "measurements": measurements}
+    fig = noise_scale_figure(noise)
+    assert fig is not None
+    (ax,) = fig.axes
+    labels = {line.get_label(): line for line in ax.get_lines()}
+    line = labels["B_simple = EMA tr(Σ) / EMA |G|² (decay 0.9)"]
+    assert list(line.get_ydata()) == [100.0, 145.0, 180.0]
+    assert not any("moving average)" in label for label in labels)
+    (dots,) = ax.collections  # the finite, positive single-measurement ratios
+    assert dots.get_label() == "tr(Σ) / |G|² of one measurement"
+    assert [tuple(p) for p in dots.get_offsets()] == [(10.0, 100.0), (20.0, 300.0)]
+
+
+def _visible_numbers(axis: object, low: float, high: float) -> list[str]:
+    ticks = axis.get_major_ticks() + axis.get_minor_ticks()  # type: ignore[attr-defined]
+    return [
+        t.label1.get_text()
+        for t in ticks
+        if t.label1.get_visible() and t.label1.get_text() and low <= t.get_loc() <= high
+    ]
+
+
+def test_the_steps_to_target_plot_numbers_its_y_axes_within_one_decade() -> None:
+    from batchlab.report.study_plots import steps_to_target_figure
+    from batchlab.study.results import analyze_study
+    from batchlab.study.targets import parse_target
+
+    # Samples to target 20 B + 2,000 for B = 16..256: 2,320 to 7,120, no power of ten in between.
+    cells = [_cell(size, 0) for size in (16, 64, 256)]
+    analysis = analyze_study(cells, parse_target("val_accuracy=0.95"))
+    fig = steps_to_target_figure(analysis)
+    assert fig is not None
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        assert _visible_numbers(ax.yaxis, low, high), ax.get_ylabel()
+        assert not ax.xaxis.get_minor_ticks()  # the x axis shows the batch sizes only
+
+
+def test_the_steps_to_target_plot_of_a_token_study_sits_at_valid_tokens_per_step() -> None:
+    from batchlab.report.study_plots import steps_to_target_figure
+    from batchlab.study.results import analyze_study
+    from batchlab.study.targets import parse_target
+
+    analysis = analyze_study([_token_cell(b) for b in BUDGETS], parse_target("val_accuracy=0.95"))
+    fig = steps_to_target_figure(analysis)
+    assert fig is not None
+    fig.canvas.draw()
+    ax_steps, ax_tokens = fig.axes
+    assert ax_tokens.get_ylabel() == "valid tokens to val_accuracy >= 0.95"
+    for ax in (ax_steps, ax_tokens):
+        assert ax.get_xlabel() == "batch: token budget / ≈ valid tokens per step"
+        assert list(ax.get_xticks()) == pytest.approx([FILL * b for b in BUDGETS], rel=0.01)
+        assert ax.get_xticklabels()[0].get_text() == "100\n≈80"
+        low, high = ax.get_ylim()
+        assert _visible_numbers(ax.yaxis, low, high), ax.get_ylabel()
+        assert not ax.xaxis.get_minor_ticks()
+
+
+def test_the_noise_scale_plot_in_valid_tokens_scales_the_line_and_the_dots() -> None:
+    from batchlab.report.study_plots import noise_scale_figure
+
+    measurements = [
+        {"step": 10, "samples": 160, "grad_sq": 1.0, "trace": 100.0, "noise_scale": 100.0, "tokens": 400.0},
+        {"step": 20, "samples": 320, "grad_sq": 0.5, "trace": 150.0, "noise_scale": 145.0, "tokens": 400.0},
+    ]
+    noise = {
+        "batch_size": 16,
+        "token_budget": 512,
+        "b_small": 4,
+        "micro_batches": 4,
+        "ema": 0.9,
+        "measurements": measurements,
+    }
+    fig = noise_scale_figure(noise, tokens_per_sample=25.0)
+    assert fig is not None
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    assert line.get_label() == "B_simple = EMA tr(Σ) / EMA |G|² (decay 0.9)"
+    assert list(line.get_ydata()) == [2500.0, 3625.0]
+    (dots,) = ax.collections
+    assert [tuple(p) for p in dots.get_offsets()] == [(10.0, 2500.0), (20.0, 7500.0)]
+    assert ax.get_ylabel() == "valid tokens (25.0 per sample)"
+    assert ax.get_title().startswith("Gradient noise scale at batch 512tokens ")

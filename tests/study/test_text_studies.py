@@ -171,3 +171,20 @@ def test_the_noise_scale_of_a_token_budget_run_is_given_in_valid_tokens(
     analysis = analyze_study(token_study[1], TARGET, summary)
     sentence = next(line for line in analysis.conclusions if "Gradient noise scale" in line)
     assert "valid tokens" in sentence and "run at batch 128tokens" in sentence
+    # In a directory of its own the run is the study's one cell, tabulated in tokens.
+    console = Console(record=True, width=400)
+    report_batch_size_study(tmp_path / "noise", console)
+    text = console.export_text()
+    assert "noise-scale study of 'texts': 1 finished run at batch 128tokens, 240 training samples" in text
+    final, final_tokens = summary["b_simple_final"], summary["b_simple_final_tokens"]
+    assert f"B_simple ≈ {final:,.0f} samples = {final_tokens:,.0f} valid tokens" in text
+    (row,) = csv.DictReader((tmp_path / "noise" / "results.csv").open())
+    assert (row["size"], row["unit"], row["batch_size"]) == ("128tokens", "tokens", "128")
+    rows = list(csv.DictReader((tmp_path / "noise" / "noise_scale.csv").open()))
+    stored = json.loads((tmp_path / "noise" / "noise_scale.json").read_text())["measurements"]
+    assert len(rows) == len(stored) == len(measurements)
+    for written, measured in zip(rows, stored, strict=True):
+        assert float(written["tokens"]) == measured["tokens"]
+        in_tokens = measured.get("noise_scale_tokens")  # None where the averages gave no finite ratio
+        assert (float(written["b_simple_tokens"]) if written["b_simple_tokens"] else None) == pytest.approx(in_tokens)
+    assert any(written["b_simple_tokens"] for written in rows)

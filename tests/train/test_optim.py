@@ -316,3 +316,21 @@ def test_constant_schedule_counts_steps_like_lambda_lr() -> None:
     assert sched.state_dict()["last_epoch"] == reference.state_dict()["last_epoch"] == 7
     assert sched.state_dict()["_step_count"] == reference.state_dict()["_step_count"]
     assert opt.param_groups[0]["lr"] == 0.3 and sched.get_last_lr() == [0.3]
+
+
+def test_weight_decay_on_matrices_leaves_biases_and_norms_alone() -> None:
+    from batchlab.config import OptimizerConfig
+    from batchlab.train.optim import build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    for p in model.parameters():
+        torch.nn.init.constant_(p, 1.0)
+    cfg = OptimizerConfig(name="adamw", lr=0.1, weight_decay=0.5, decay="matrices")
+    optimizer = build_optimizer(model.parameters(), cfg)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient: only weight decay moves a parameter
+    optimizer.step()
+    weight, bias, norm_weight, norm_bias = model.parameters()
+    assert torch.allclose(weight, torch.full_like(weight, 1 - 0.1 * 0.5))
+    assert torch.equal(bias, torch.ones_like(bias)) and torch.equal(norm_weight, torch.ones_like(norm_weight))
+    assert torch.equal(norm_bias, torch.ones_like(norm_bias))

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from batchlab.errors import BatchlabError, InterruptedRun
+from batchlab.report.console import OutputConsole
 
 __all__ = ["app", "console", "err_console", "user_errors"]
 
@@ -22,8 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Tables keep their natural width when the output is a pipe, a file or a CI log (see OutputConsole).
+console = OutputConsole()
+err_console = OutputConsole(stderr=True)
 _DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,10 +52,24 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import torch
+
+        from batchlab import __version__
+
+        console.print(f"batchlab {__version__} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log diagnostics to stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     _DEBUG["on"] = _DEBUG["on"] or debug
     logging.basicConfig(

@@ -11,6 +11,7 @@ import typer
 
 from batchlab.cli.app import app, console, user_errors
 from batchlab.errors import BatchlabError
+from batchlab.plural import counted
 
 __all__ = ["datasets", "evaluate", "predict", "report", "train"]
 
@@ -98,7 +99,7 @@ def predict(
     from batchlab.api import predict as predict_run
 
     rows = predict_run(run_dir, source, output)
-    console.print(f"Wrote {rows} predictions to {output}")
+    console.print(f"Wrote {counted(rows, 'prediction')} to {output}")
 
 
 @app.command()
@@ -153,7 +154,7 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
     order = ["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "mse", "mae", "loss", "bpc", "perplexity"]
     parts = [f"{k} {metrics[k]:.4f}" for k in order if isinstance(metrics.get(k), (int, float))]
     if "samples" in metrics:
-        parts.append(f"({metrics['samples']} samples)")
+        parts.append(f"({counted(int(metrics['samples']), 'sample')})")
     return ", ".join(parts[:-1]) + " " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 

@@ -7,7 +7,7 @@
         [--warmup 200steps] [--evals-per-epoch 4] [--stop-at-target] [--study-dir DIR] [--set k=v ...]
     batchlab study batch-size TEXT_CONFIG --sizes 2^9..2^13tokens --target val_accuracy=0.95 [--base-batch 2048tokens]
     batchlab study noise-scale CONFIG [--every-steps 10] [--micro-batches 4] [--study-dir DIR] ...
-    batchlab study max-batch CONFIG [--memory 4GB] [--effective-batch 1024] [--safety 0.1]
+    batchlab study max-batch CONFIG [--memory 4GB] [--effective-batch 1024] [--safety 0.1] [--study-dir DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import typer
 
 from batchlab.cli.app import app, console, user_errors
 from batchlab.errors import ConfigError
+from batchlab.plural import counted
 
 if TYPE_CHECKING:
     from batchlab.study.cell import CellSettings
@@ -193,11 +194,19 @@ def max_batch(
     verify_steps: Annotated[
         int, typer.Option("--verify-steps", min=0, help="Real optimizer steps that check the proposal.")
     ] = 2,
+    study_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--study-dir",
+            help="Also keep the result as STUDY_DIR/max_batch.json, e.g. beside a batch-size study "
+            "(default: print only).",
+        ),
+    ] = None,
     set_: SetOption = None,
 ) -> None:
     """Find the largest micro-batch whose training and validation step fit in memory; propose accumulation."""
     from batchlab.config import load_config
-    from batchlab.study.max_batch import find_max_batch_for_config
+    from batchlab.study.max_batch import find_max_batch_for_config, write_max_batch
     from batchlab.study.memory import parse_memory
 
     cfg = load_config(config, list(set_ or []))
@@ -210,6 +219,8 @@ def max_batch(
         console=console,
     )
     _print_max_batch(result)
+    if study_dir is not None:
+        console.print(f"Result: {write_max_batch(study_dir, cfg, result)}", soft_wrap=True)
 
 
 def _print_max_batch(result: MaxBatchResult) -> None:
@@ -231,7 +242,8 @@ def _print_max_batch(result: MaxBatchResult) -> None:
         console.print(f"Not even a micro-batch of one sample fits in {budget} on {result.device}.")
         return
     bound = " (the whole training split; memory is not the limit)" if result.limited_by_data else ""
-    console.print(f"Largest micro-batch within {budget} on {result.device}: {result.max_micro_batch:,} samples{bound}.")
+    best = counted(result.max_micro_batch, "sample")
+    console.print(f"Largest micro-batch within {budget} on {result.device}: {best}{bound}.")
     plan = result.plan
     if plan is not None:
         exact = "" if plan.exact else f" (nearest to the requested {result.desired_effective:,})"

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from batchlab.cli.app import app, console, user_errors
+from batchlab.plural import counted
 
 __all__ = ["tune"]
 
@@ -87,7 +88,7 @@ def tune(
         f"Study {settings.study_name}: {settings.method}"
         + (f" ({settings.sampler_name})" if settings.method == "bayes" else "")
         + f", {settings.direction} {settings.metric}"
-        + (f", {settings.trials} trials" if settings.trials else "")
+        + (f", {counted(settings.trials, 'trial')}" if settings.trials else "")
         + (f", pruning: {settings.prune}" if settings.prune != "none" else "")
         + (f", {settings.workers} workers" if settings.workers > 1 else "")
         + f"; study directory {settings.study_dir}",

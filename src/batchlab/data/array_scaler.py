@@ -95,10 +95,9 @@ class ArrayScaler:
         shape = tuple(int(s) for s in x.shape[1:])
         if shape != self.input_shape_:
             what = "images" if self.image_ else "feature vectors"
-            hint = "; set data.image_size to resize images" if self.image_ else ""
             raise DataError(
                 f"data: the input has {what} of shape {_fmt(shape)} but the model was trained on "
-                f"{_fmt(self.input_shape_)}{hint}"
+                f"{_fmt(self.input_shape_)}"
             )
         self._check_finite(x)
         reuse = in_place and x.dtype == np.float32 and x.flags.writeable and x.flags.c_contiguous

@@ -2,7 +2,9 @@
 
 ``root/cat/001.png, root/dog/002.jpg, ...`` gives classes ``cat`` and ``dog`` (sorted folder names).
 All images become one ``(n, C, H, W)`` uint8 array: ``C = 1`` when every image is grayscale,
-otherwise ``C = 3`` (RGB). Images must share a size unless ``image_size`` asks to resize them.
+otherwise ``C = 3`` (RGB), unless ``channels`` asks for one of them. Images must share a size unless
+``image_size`` asks to resize them. Prediction input is read with the trained model's channels and size,
+so that new images of any size and colour mode fit the model.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class ImageFolder:
 
 
 def read_image_folder(
-    root: Path, *, image_size: tuple[int, int] | None, field: str, require_target: bool
+    root: Path, *, image_size: tuple[int, int] | None, field: str, require_target: bool, channels: int | None = None
 ) -> ImageFolder:
     """Load every image under ``root``.
 
@@ -50,6 +52,8 @@ def read_image_folder(
             requires all images to share a size.
         field: the config field that named ``root``, for error messages.
         require_target: a flat folder without class sub-folders is an error when true.
+        channels: 1 (grayscale) or 3 (RGB) to convert every image to; ``None`` picks 1 when every image
+            is grayscale, else 3.
 
     Returns:
         An :class:`ImageFolder`; rows are ordered by class name, then file name.
@@ -81,7 +85,7 @@ def read_image_folder(
         raise DataError(f"{field}: folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
 
     modes, sizes = _scan(files, field=field)
-    gray = all(mode in _GRAY_MODES for mode in modes)
+    gray = all(mode in _GRAY_MODES for mode in modes) if channels is None else channels == 1
     if image_size is None:
         distinct = sorted(set(sizes))
         if len(distinct) > 1:

@@ -81,12 +81,12 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
     Raises:
         DataError: the data cannot be loaded, split or encoded as configured.
 
-    With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream_data.StreamedSplit`
-    objects read from disk batch by batch (see :func:`~batchlab.data.stream_data.prepare_stream`).
+    With ``cfg.stream.enabled`` the splits are :class:`~batchlab.data.stream.prepare.StreamedSplit`
+    objects read from disk batch by batch (see :func:`~batchlab.data.stream.prepare.prepare_stream`).
     """
     kind = source_kind(cfg)
     if kind == "stream":  # splits that stay on disk (data larger than memory)
-        from batchlab.data.stream_data import prepare_stream
+        from batchlab.data.stream.prepare import prepare_stream
 
         return prepare_stream(cfg, preprocessor=preprocessor)
     if kind == "text":
@@ -128,7 +128,8 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
 
     def held_out(rows: np.ndarray, source: str | None, key: str) -> Split | None:
         if source is not None:
-            extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}")
+            shape = fitted.input_shape_ if fitted.is_image_ else None  # a folder's images fit the training ones
+            extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}", image_shape=shape)
             return transformed(drop_unlabelled(extra, where=f"'{source}'"))
         return transformed(raw.take(rows)) if rows.size else None
 
@@ -145,9 +146,10 @@ def load_for_inference(
 ) -> InferenceData:
     """Load new samples (``evaluate --data FILE``, ``predict INPUT``) with a fitted preprocessor.
 
-    The file is read with the format options of ``cfg`` (separator, header, column names, image
-    size); the target column is the one used in training, and ``cfg.drop`` is not needed since only
-    the training feature columns are used. A 2-D ``.npy`` with one column more than the training
+    The file is read with the format options of ``cfg`` (separator, header, column names); the target
+    column is the one used in training, and ``cfg.drop`` is not needed since only the training feature
+    columns are used. The images of a folder are converted to the trained channels (gray or RGB) and
+    resized to the trained height and width. A 2-D ``.npy`` with one column more than the training
     features has its last column taken as the target.
 
     Args:
@@ -175,7 +177,8 @@ def load_for_inference(
     options = cfg.model_copy(
         update={"target": preprocessor.target_name_, "drop": [], "categorical": None, "numeric": None}
     )
-    raw = load_source(options, source, require_target=require_target, field=field)
+    image_shape = tuple(preprocessor.input_shape_) if getattr(preprocessor, "is_image_", False) else None
+    raw = load_source(options, source, require_target=require_target, field=field, image_shape=image_shape)
     if isinstance(raw, RawArrays) and not raw.image and raw.x.ndim == 2:
         features = preprocessor.input_shape_[0]
         if raw.y is None and raw.x.shape[1] == features + 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -121,12 +121,15 @@ class PreparedData:
         val: the validation split; ``None`` when ``data.split.val`` is 0 and there is no ``val_source``.
         test: the test split; ``None`` when ``data.split.test`` is 0 and there is no ``test_source``.
         preprocessor: fitted on ``train`` only; save its ``state_dict()`` with the model.
+        notes: facts about the preparation a user should see, e.g. ``truncated``: texts cut to the
+            maximum length, per split (``{"max_length": 256, "train": [cut, of], ...}``).
     """
 
     train: Any  # Split | SequenceSplit | TokenStream | StreamedSplit
     val: Any
     test: Any
     preprocessor: FittedPreprocessor
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> str:

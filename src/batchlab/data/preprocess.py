@@ -93,6 +93,7 @@ class Preprocessor:
         categorical: table columns forced categorical (``data.categorical``).
         numeric: table columns forced numeric (``data.numeric``).
         scale_target: standardize a regression target (``data.scale_target``).
+        max_categories: most distinct values of a categorical column (``data.max_categories``).
 
     Attributes:
         task_: ``"classification"`` or ``"regression"``.
@@ -122,6 +123,7 @@ class Preprocessor:
         categorical: Sequence[str] | None = None,
         numeric: Sequence[str] | None = None,
         scale_target: bool = True,
+        max_categories: int = 1000,
     ) -> None:
         self.task = task
         self.scale = scale
@@ -129,6 +131,7 @@ class Preprocessor:
         self.categorical = list(categorical or [])
         self.numeric = list(numeric or [])
         self.scale_target = scale_target
+        self.max_categories = max_categories
 
     @classmethod
     def from_config(cls, cfg: DataConfig, *, task: str | None = None) -> Preprocessor:
@@ -140,6 +143,7 @@ class Preprocessor:
             categorical=cfg.categorical,
             numeric=cfg.numeric,
             scale_target=cfg.scale_target,
+            max_categories=cfg.max_categories,
         )
 
     def fit(self, raw: RawTable | RawArrays) -> Preprocessor:
@@ -159,7 +163,11 @@ class Preprocessor:
         if isinstance(raw, RawTable):
             self.target_name_ = raw.target
             encoder = TableEncoder(
-                scale=self.scale, missing=self.missing, categorical=self.categorical, numeric=self.numeric
+                scale=self.scale,
+                missing=self.missing,
+                categorical=self.categorical,
+                numeric=self.numeric,
+                max_categories=self.max_categories,
             )
             self.features_ = encoder.fit(raw.frame.drop(columns=[raw.target]))
         else:
@@ -247,6 +255,7 @@ class Preprocessor:
                 "categorical": self.categorical,
                 "numeric": self.numeric,
                 "scale_target": self.scale_target,
+                "max_categories": self.max_categories,
             },
             "task": self.task_,
             "target_name": self.target_name_,

@@ -145,7 +145,12 @@ def builtin_names() -> list[str]:
 
 
 def load_source(
-    cfg: DataConfig, source: str | None = None, *, require_target: bool = True, field: str | None = None
+    cfg: DataConfig,
+    source: str | None = None,
+    *,
+    require_target: bool = True,
+    field: str | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> RawTable | RawArrays:
     """Load a dataset with the format options of ``cfg``.
 
@@ -161,6 +166,9 @@ def load_source(
             keeps all its columns as features when false (its last column is the target when true).
         field: the config field named in error messages; default ``data.source``, or ``input``
             when ``source`` is given.
+        image_shape: ``(C, H, W)`` of the images a model was trained on: a folder's images are converted
+            to ``C`` channels and resized to ``H x W`` (prediction input, separate validation and test
+            folders); ``None`` reads them as they are, resized to ``cfg.image_size`` if set.
 
     Returns:
         A :class:`RawTable` or :class:`RawArrays`.
@@ -186,7 +194,14 @@ def load_source(
         )
     labels = Path(cfg.labels).expanduser() if cfg.labels is not None and source is None else None
     if path.is_dir():
-        folder = read_image_folder(path, image_size=cfg.image_size, field=field, require_target=require_target)
+        size = (int(image_shape[1]), int(image_shape[2])) if image_shape is not None else cfg.image_size
+        folder = read_image_folder(
+            path,
+            image_size=size,
+            field=field,
+            require_target=require_target,
+            channels=int(image_shape[0]) if image_shape is not None else None,
+        )
         return RawArrays(folder.x, folder.y, True, folder.files)
     return _load_file(path, cfg, labels=labels, field=field, require_target=require_target)
 

@@ -10,6 +10,12 @@ text in it is an error that says how to fix it.
   range 0 → 1) or ``none``. Statistics are taken after imputation, as in a scikit-learn pipeline.
 * categorical: one indicator column per training category (sorted); missing cells take the
   training mode; a category not seen in training gives an all-zero block. Indicators are not scaled.
+
+Cardinality: a categorical column with more than :data:`MANY_CATEGORIES` (100) distinct training values
+logs a warning, and one with more than ``max_categories`` (``data.max_categories``, default 1,000) is an
+error: thousands of one-hot features are almost never what was meant. Such a column is usually free text
+(then ``data.text`` makes the task a text classification of it, see :mod:`batchlab.data.text`) or an id
+(``data.drop``); the message says which it looks like.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import pandas as pd
 from batchlab.data.target import is_number, row_number, value_strings
 from batchlab.errors import DataError, did_you_mean
 
-__all__ = ["CategoricalColumn", "NumericColumn", "TableEncoder"]
+__all__ = ["MANY_CATEGORIES", "CategoricalColumn", "NumericColumn", "TableEncoder"]
 
 logger = logging.getLogger(__name__)
 
 _MOSTLY_NUMBERS = 0.9
-_MANY_CATEGORIES = 100
+MANY_CATEGORIES = 100
+"""Distinct training values above which a categorical column gets a warning."""
+_TEXT_SHARE = 0.5  # a column is free text when at least this share of its distinct values hold several words
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class TableEncoder:
         missing: ``"impute"`` (training median / mode) or ``"error"`` (any missing cell raises).
         categorical: columns forced to be categorical.
         numeric: columns forced to be numeric.
+        max_categories: most distinct training values of a categorical column; more is a
+            :class:`~batchlab.errors.DataError` (``data.max_categories``).
 
     Attributes:
         columns_: the fitted columns, in the frame's column order.
@@ -77,18 +87,21 @@ class TableEncoder:
         missing: str = "impute",
         categorical: Sequence[str] | None = None,
         numeric: Sequence[str] | None = None,
+        max_categories: int = 1000,
     ) -> None:
         self.scale = scale
         self.missing = missing
         self.categorical = list(categorical or [])
         self.numeric = list(numeric or [])
+        self.max_categories = max_categories
 
     def fit(self, frame: pd.DataFrame) -> TableEncoder:
         """Learn column kinds, medians, modes, categories and scaling from the training features.
 
         Raises:
             DataError: a forced column is absent or in both lists; a numeric column holds text;
-                a missing cell with ``missing="error"``.
+                a missing cell with ``missing="error"``; a categorical column with more than
+                ``max_categories`` distinct values.
         """
         names = [str(c) for c in frame.columns]
         for key, forced in (("categorical", self.categorical), ("numeric", self.numeric)):
@@ -173,12 +186,19 @@ class TableEncoder:
         if self._is_categorical(column, name):
             texts = self._texts(column, name).dropna()
             categories = tuple(sorted(set(texts)))
-            if len(categories) > _MANY_CATEGORIES:
+            if len(categories) > self.max_categories:
+                raise DataError(
+                    f"data: column '{name}' has {len(categories):,} distinct values in the training split, more "
+                    f"than data.max_categories ({self.max_categories:,}) one-hot features; "
+                    f"{_what_to_do(name, categories)}, or raise data.max_categories"
+                )
+            if len(categories) > MANY_CATEGORIES:
                 logger.warning(
-                    "categorical column '%s' has %d categories (one feature each); if it is an id, add it "
-                    "to data.drop, if it holds numbers, to data.numeric",
+                    "categorical column '%s' has %d categories, one feature each (more than %d); %s",
                     name,
                     len(categories),
+                    MANY_CATEGORIES,
+                    _what_to_do(name, categories),
                 )
             counts = texts.value_counts()
             mode = min(counts.index[counts == counts.max()]) if len(counts) else None
@@ -257,6 +277,20 @@ class TableEncoder:
             f"data: column '{name}' holds a missing value ({value}) at row {row} and data.missing is "
             "'error'; fill it in, or set data.missing: impute"
         )
+
+
+def _what_to_do(name: str, categories: Sequence[str]) -> str:
+    """Advice for a column with many categories: text classification for free text, else drop it."""
+    words = sum(len(value.split()) > 1 for value in categories)
+    if words >= _TEXT_SHARE * len(categories):
+        return (
+            f"it holds free text ({words / len(categories):.0%} of its values have several words): set "
+            f"data.text: {name} to classify the text (text classification), or add it to data.drop"
+        )
+    return (
+        f"if it is an id, add it to data.drop; if it holds numbers, to data.numeric; if it is text, set "
+        f"data.text: {name}"
+    )
 
 
 def _feature_names(columns: Sequence[NumericColumn | CategoricalColumn]) -> list[str]:

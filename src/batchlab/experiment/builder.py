@@ -424,6 +424,10 @@ def _run_info(
     if settings.accumulate > 1:
         batches_line += f", accumulate {settings.accumulate} -> effective batch {step_samples}"
     data_line = f"Data: {counts} {unit if data.task == 'language_model' else 'samples'}; " + _input_phrase(data)
+    truncated = data.notes.get("truncated")
+    if truncated and truncated.get("train", [0])[0]:
+        cut, of = truncated["train"]
+        data_line += f"; {cut} of {of} training texts cut to {truncated['max_length']} tokens"
     data_line += f"; {data.task}" + (f" with {objective.num_classes} classes" if objective.is_classification else "")
     summary = (
         f"{data_line}\n{batches_line}\n"
@@ -459,6 +463,7 @@ def _run_info(
         "torch": torch.__version__,
         "lr": lr,
         "lr_scaling": config.train.lr_scaling.model_dump(),
+        **({"truncated": truncated} if truncated else {}),
     }
     if workers.enabled:
         info.update(

@@ -20,8 +20,8 @@ from batchlab.data.batch import Batch
 from batchlab.data.batching import BatchTransform, MiniBatches, batch_count, epoch_seed
 from batchlab.data.prepared import SequenceSplit, TokenStream
 from batchlab.data.sequences import SequenceBatches, WindowBatches
-from batchlab.data.stream_data import StreamedSplit
-from batchlab.data.streaming import StreamBatches
+from batchlab.data.stream.batches import StreamBatches
+from batchlab.data.stream.prepare import StreamedSplit
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
 

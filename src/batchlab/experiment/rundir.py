@@ -29,6 +29,7 @@ import yaml
 from batchlab.atomic import write_text
 from batchlab.config import Config, config_to_yaml, make_config
 from batchlab.errors import CheckpointError, ConfigError
+from batchlab.plural import counted
 
 if TYPE_CHECKING:
     import torch
@@ -128,7 +129,7 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
     if free < needed:
         raise ConfigError(
             f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
-            f"the run needs about {needed / 2**20:.0f} MiB for weights and {keep} checkpoints"
+            f"the run needs about {needed / 2**20:.0f} MiB for weights and {counted(keep, 'checkpoint')}"
         )
 
 

@@ -19,7 +19,8 @@ def next_token(
         logits: ``(vocab,)`` float logits.
         temperature: divides the logits before the softmax: below 1 sharpens the distribution,
             above 1 flattens it; 0 picks the most likely token (greedy decoding).
-        top_k: sample among the ``top_k`` most likely tokens only (``None``: all of them).
+        top_k: sample among the ``top_k`` most likely tokens only (ties with the k-th are kept;
+            ``None``: all of them).
         generator: the source of randomness for sampling (on the logits' device).
 
     Returns:

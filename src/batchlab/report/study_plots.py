@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from batchlab.study.results import StudyAnalysis
 
 __all__ = [
+    "noise_scale_figure",
     "plot_final_metric",
     "plot_learning_curves_by_size",
     "plot_noise_scale",
@@ -30,6 +31,7 @@ __all__ = [
     "plot_study",
     "plot_throughput_memory",
     "plot_time_to_target",
+    "steps_to_target_figure",
 ]
 
 
@@ -68,7 +70,9 @@ def _size_axis(ax: Axes, summary: Sequence[dict[str, Any]]) -> None:
         else:
             labels.append(f"{s['batch_size']}\n(full)" if s["size"] == "full" else str(s["batch_size"]))
     ax.set_xticklabels(labels)
-    ax.minorticks_off()
+    # Only the x axis loses its minor ticks: a log y axis spanning less than a decade has no major tick,
+    # and its minor ticks carry its only numbers (samples to target often vary by less than 10x).
+    ax.xaxis.set_minor_locator(_null_locator())
     if tokens:
         ax.set_xlabel("batch: token budget / ≈ valid tokens per step")
     else:
@@ -87,24 +91,32 @@ def _x(entry: dict[str, Any]) -> float:
 
 
 def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
+    """Draw :func:`steps_to_target_figure` into ``path``; ``None`` (nothing written) when no size reached
+    the target."""
+    fig = steps_to_target_figure(analysis)
+    return _save(fig, path) if fig is not None else None
+
+
+def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
     """Steps and samples (valid tokens in a token study) to the target against batch size (log-log), each
     seed and the mean, with the perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted
     McCandlish curve.
 
     Returns:
-        The written path, or ``None`` when no size reached the target.
+        The figure, or ``None`` when no size reached the target.
     """
     reached = [r for r in analysis.rows if r["steps_to_target"] is not None]
     summary = [s for s in analysis.summary if s["steps_to_target_mean"] is not None]
     if not reached or analysis.target is None:
         return None
-    plt = _pyplot()
     tokens = analysis.unit == "tokens"
     data_key, data_name = ("tokens_to_target", "valid tokens") if tokens else ("samples_to_target", "samples")
     reached = [r for r in reached if r[data_key] is not None]
     summary = [s for s in summary if s[f"{data_key}_mean"] is not None]
     if not reached or not summary:
         return None
+    plt = _pyplot()
+    fig: Figure
     fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [_x(s) for s in summary]
     for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, data_key, data_name)):
@@ -136,7 +148,7 @@ def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | No
     for ax in (ax_s, ax_e):
         ax.legend(fontsize=7)
     fig.suptitle(f"Steps and {data_name} to the target (McCandlish et al. 2018)")
-    return _save(fig, path)
+    return fig
 
 
 def plot_time_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
@@ -274,11 +286,36 @@ def plot_noise_scale(
     target_step: int | None = None,
     tokens_per_sample: float | None = None,
 ) -> Path | None:
-    """``B_simple`` (moving average) over training, each measurement's own ratio faintly, and the sweep's
-    ``B_crit`` and the step at which the target was reached when known.
+    """Draw :func:`noise_scale_figure` into ``path``; ``None`` (nothing written) without measurements."""
+    fig = noise_scale_figure(noise, b_crit=b_crit, target_step=target_step, tokens_per_sample=tokens_per_sample)
+    return _save(fig, path) if fig is not None else None
 
-    With ``tokens_per_sample`` (text compared with a token study's knee) the values are drawn in valid
-    tokens: ``B_simple x tokens_per_sample``."""
+
+def noise_scale_figure(
+    noise: dict[str, Any],
+    *,
+    b_crit: float | None = None,
+    target_step: int | None = None,
+    tokens_per_sample: float | None = None,
+) -> Figure | None:
+    """``B_simple`` over training, each measurement's own ratio faintly, the sweep's ``B_crit`` and the step
+    at which the target was reached when known.
+
+    The line is what the estimator reports: the ratio of the exponential moving averages of ``tr(Sigma)``
+    and ``|G|^2`` (decay ``ema`` per measurement), not an average of the single-measurement ratios (the
+    dots, which scatter widely and can be negative: those are left out of the log scale).
+
+    Args:
+        noise: the content of ``noise_scale.json``.
+        b_crit: the critical batch size fitted by a sweep, in samples (in valid tokens with
+            ``tokens_per_sample``).
+        target_step: the optimizer step at which the target was first reached.
+        tokens_per_sample: valid tokens per measured sample (text compared with a token study's knee):
+            the values are then drawn in valid tokens, ``B_simple x tokens_per_sample``.
+
+    Returns:
+        The figure, or ``None`` when there is no finite measurement.
+    """
     measurements = [m for m in noise.get("measurements", []) if m.get("noise_scale") is not None]
     if not measurements:
         return None
@@ -289,6 +326,7 @@ def plot_noise_scale(
             {**m, "noise_scale": m["noise_scale"] * scale, "trace": (m.get("trace") or 0) * scale} for m in measurements
         ]
     plt = _pyplot()
+    fig: Figure
     fig, ax = plt.subplots(figsize=(7, 4.2))
     steps = [m["step"] for m in measurements]
     raw = [
@@ -297,8 +335,16 @@ def plot_noise_scale(
         if m.get("grad_sq") and m.get("trace") is not None and m["grad_sq"] > 0 and m["trace"] > 0
     ]
     if raw:
-        ax.scatter([r[0] for r in raw], [r[1] for r in raw], s=8, alpha=0.3, color="gray", label="one measurement")
-    ax.plot(steps, [m["noise_scale"] for m in measurements], "-", color="tab:blue", label="B_simple (moving average)")
+        one = "tr(Σ) / |G|² of one measurement"
+        ax.scatter([r[0] for r in raw], [r[1] for r in raw], s=8, alpha=0.3, color="gray", label=one)
+    decay = noise.get("ema")
+    ax.plot(
+        steps,
+        [m["noise_scale"] for m in measurements],
+        "-",
+        color="tab:blue",
+        label="B_simple = EMA tr(Σ) / EMA |G|²" + (f" (decay {decay:g})" if isinstance(decay, (int, float)) else ""),
+    )
     if b_crit is not None and math.isfinite(b_crit):
         ax.axhline(b_crit, color="tab:red", linestyle="--", label=f"B_crit from the sweep ≈ {b_crit:,.0f}")
     if target_step is not None:
@@ -312,7 +358,7 @@ def plot_noise_scale(
         f"Gradient noise scale at batch {_noise_batch(noise)} "
         f"({noise.get('micro_batches')} x {noise.get('b_small')} samples per measurement)"
     )
-    return _save(fig, path)
+    return fig
 
 
 def _noise_batch(noise: dict[str, Any]) -> str:
@@ -331,6 +377,12 @@ def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directo
         plot_throughput_memory(analysis, directory / "throughput_memory.png"),
     ]
     return [p for p in drawn if p is not None]
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
 
 
 def _log_grid(low: float, high: float, points: int = 60) -> list[float]:

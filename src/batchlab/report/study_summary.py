@@ -6,6 +6,9 @@ Files written into the study directory::
     results.csv    one row per cell (batch size, seed)
     summary.csv    one row per batch size: mean and std over seeds
     results.json   cells, summary, critical-batch fit, noise scale and conclusions
+    noise_scale.csv  one row per noise-scale measurement, when the study has an estimate
+
+A largest micro-batch found by ``batchlab study max-batch --study-dir`` (``max_batch.json``) is printed too.
     plots/         steps_to_target.png, time_to_target.png, final_metric.png, learning_curves.png,
                    throughput_memory.png, noise_scale.png
 """
@@ -24,19 +27,24 @@ from rich.console import Console
 from rich.table import Table
 
 from batchlab.atomic import write_text
-from batchlab.report.study_plots import plot_noise_scale, plot_study
+from batchlab.plural import counted
+from batchlab.report.study_plots import plot_learning_curves_by_size, plot_noise_scale, plot_study
 from batchlab.study.directory import StudyDirectory
-from batchlab.study.noise_run import noise_summary, read_noise
+from batchlab.study.max_batch import read_max_batch
+from batchlab.study.noise_run import noise_cell, noise_summary, read_noise
 from batchlab.study.results import StudyAnalysis, analyze_study
 from batchlab.study.targets import Target
 
-__all__ = ["report_batch_size_study", "study_table", "summary_csv_text"]
+__all__ = ["max_batch_line", "report_batch_size_study", "study_table", "summary_csv_text"]
 
 _MIB = 2.0**20
 
 
 def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis:
     """Print a study's table and conclusions, write its CSV/JSON results and redraw its plots.
+
+    The cells of a batch-size study are its finished runs in ``runs/``. A noise-scale study (``batchlab
+    study noise-scale`` in a directory of its own) has one cell, its run, and the estimate beside it.
 
     Args:
         path: the study directory (holds ``study.json``).
@@ -48,26 +56,50 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
     directory = StudyDirectory(path)
     study = directory.read()
     target = Target(**study["target"]) if study.get("target") else None
-    cells = directory.cells()
+    kind = study.get("kind", "batch-size")
+    max_batch = read_max_batch(directory.path)
+    if kind == "max-batch":
+        console.print(f"[bold]{directory.path}[/bold]  max-batch study of {study.get('name')!r}")
+        if max_batch is not None:
+            console.print(max_batch_line(max_batch["result"]), soft_wrap=True)
+        return analyze_study([], None)
     noise = read_noise(directory.path)
     noise_info = noise_summary(noise, target) if noise else None
-    analysis = analyze_study(cells, target, noise_info)
-    expected = len(study.get("sizes", [])) * len(study.get("seeds", []))
+    if kind == "noise-scale":
+        run = noise_cell(noise) if noise is not None else None
+        cells = [run] if run is not None else []
+        what = counted(len(cells), "finished run")
+        if run is not None:  # a token budget is shown as such, like the study's sizes
+            what += (
+                f" at batch {run['token_budget']}tokens"
+                if run.get("token_budget")
+                else f" at batch {run['effective_batch']}"
+            )
+    else:
+        cells = directory.cells()
+        expected = len(study.get("sizes", [])) * len(study.get("seeds", []))
+        what = f"{len(cells)} of {counted(expected, 'cell')} finished"
+    # A single noise-scale run has no fitted B_crit to compare with: its own line below says it all.
+    analysis = analyze_study(cells, target, noise_info if kind != "noise-scale" else None)
     console.print(
-        f"[bold]{directory.path}[/bold]  {study.get('kind', 'batch-size')} study of {study.get('name')!r}: "
-        f"{len(cells)} finished cells"
-        + (f" of {expected}" if study.get("kind") == "batch-size" else "")
-        + f", {study.get('train_samples')} training samples"
-        + (f" ({study['train_tokens']:,} tokens)" if study.get("train_tokens") else "")
+        f"[bold]{directory.path}[/bold]  {kind} study of {study.get('name')!r}: {what}, "
+        f"{counted(int(study.get('train_samples') or 0), 'training sample')}"
+        + (f" ({counted(int(study['train_tokens']), 'token')})" if study.get("train_tokens") else "")
         + (", batch sizes in tokens" if study.get("unit") == "tokens" else "")
         + (f", target {target}" if target else "")
     )
     if cells:
         console.print(study_table(analysis))
-    for line in analysis.conclusions if cells else []:
+    sweep = kind != "noise-scale"  # comparisons between batch sizes need a sweep
+    for line in analysis.conclusions if cells and sweep else []:
         console.print(f"- {line}", soft_wrap=True)
-    written = _write_results(directory, analysis, noise_info)
-    plots = plot_study(analysis, cells, directory.plots) if cells else []
+    written = _write_results(directory, analysis, noise_info, noise.get("measurements", []) if noise else [])
+    plots: list[Path] = []
+    if cells and sweep:
+        plots = plot_study(analysis, cells, directory.plots)
+    elif cells:
+        curves = plot_learning_curves_by_size(cells, analysis, directory.plots / "learning_curves.png")
+        plots = [curves] if curves is not None else []
     if noise is not None:
         b_crit = analysis.fit.b_crit if analysis.fit is not None and analysis.fit.status == "fit" else None
         in_tokens = analysis.unit == "tokens" and noise_info is not None and noise_info.get("tokens_per_sample")
@@ -80,8 +112,10 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
         )
         if drawn is not None:
             plots.append(drawn)
-        if noise_info is not None and not cells:
+        if noise_info is not None and kind == "noise-scale":
             console.print(_noise_line(noise_info, target), soft_wrap=True)
+    if max_batch is not None:
+        console.print(max_batch_line(max_batch["result"]), soft_wrap=True)
     console.print("Results: " + ", ".join(str(p) for p in written), soft_wrap=True)
     if plots:
         console.print("Plots: " + ", ".join(str(p) for p in plots), soft_wrap=True)
@@ -152,17 +186,60 @@ def summary_csv_text(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _write_results(directory: StudyDirectory, analysis: StudyAnalysis, noise: dict[str, Any] | None) -> list[Path]:
+def _write_results(
+    directory: StudyDirectory,
+    analysis: StudyAnalysis,
+    noise: dict[str, Any] | None,
+    measurements: Sequence[dict[str, Any]],
+) -> list[Path]:
     files = {
         "results.csv": summary_csv_text(analysis.rows),
         "summary.csv": summary_csv_text(analysis.summary),
         "results.json": json.dumps(_finite({**analysis.to_dict(), "noise_scale": noise}), indent=2) + "\n",
     }
+    if measurements:
+        files["noise_scale.csv"] = summary_csv_text([_measurement_row(m) for m in measurements])
     paths = []
     for name, text in files.items():
         write_text(directory.path / name, text)
         paths.append(directory.path / name)
     return paths
+
+
+def max_batch_line(result: dict[str, Any]) -> str:
+    """One sentence from a ``max_batch.json`` result: the largest micro-batch and the accumulation plan."""
+    budget = f"{result['budget_bytes'] / _MIB:,.0f} MiB"
+    best = int(result["max_micro_batch"])
+    if best < 1:
+        return f"Largest micro-batch: not even one sample fits in {budget} on {result.get('device')}."
+    text = f"Largest micro-batch within {budget} on {result.get('device')}: {counted(best, 'sample')}"
+    plan = result.get("plan")
+    if plan:
+        text += (
+            f"; for an effective batch of {plan['effective_batch']:,}: micro-batch {plan['micro_batch']:,} x "
+            f"accumulate {plan['accumulate']}"
+        )
+    return text + "."
+
+
+def _measurement_row(measurement: dict[str, Any]) -> dict[str, Any]:
+    """One noise-scale measurement: its own estimates and ``B_simple`` from their moving averages; on text
+    also the valid tokens it measured and ``B_simple`` in valid tokens."""
+    grad_sq, trace = measurement.get("grad_sq"), measurement.get("trace")
+    numbers = isinstance(grad_sq, (int, float)) and isinstance(trace, (int, float))
+    alone = trace / grad_sq if numbers and grad_sq else None
+    row = {
+        "step": measurement.get("step"),
+        "samples": measurement.get("samples"),
+        "grad_sq": grad_sq,
+        "trace": trace,
+        "ratio_of_this_measurement": alone,
+        "b_simple_ratio_of_averages": measurement.get("noise_scale"),
+    }
+    if measurement.get("tokens") is not None:
+        row["tokens"] = measurement["tokens"]
+        row["b_simple_tokens"] = measurement.get("noise_scale_tokens")
+    return row
 
 
 def _noise_line(noise: dict[str, Any], target: Target | None) -> str:

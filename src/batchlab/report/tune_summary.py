@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from batchlab.errors import CheckpointError
+from batchlab.plural import counted
 
 __all__ = ["report_tune_study"]
 
@@ -60,7 +61,7 @@ def _settings_line(record: dict[str, Any]) -> str:
     text = f"{method}" + (f" ({sampler})" if method == "bayes" else "") + f", {record.get('direction')} "
     text += f"{record.get('metric')}, seed {record.get('seed')}"
     if record.get("trials"):
-        text += f", {record.get('trials')} trials"
+        text += f", {counted(int(record['trials']), 'trial')}"
     if record.get("prune") not in (None, "none"):
         text += f", pruning {record.get('prune')}"
     if record.get("lr_scaling") not in (None, "none"):

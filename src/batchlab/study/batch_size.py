@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from batchlab.config import make_config
 from batchlab.data.pipeline import prepare_data
 from batchlab.errors import ConfigError
+from batchlab.plural import counted
 from batchlab.study.cell import CellSettings, cell_config, cell_name, run_cell
 from batchlab.study.directory import StudyDirectory, fingerprint
 from batchlab.study.plan import EpochPlan, epoch_plan, has_tokens
@@ -128,8 +129,9 @@ def run_batch_size_study(
     say = console.print if console is not None else (lambda *a, **k: None)
     tokens = f" ({full.tokens:,} tokens)" if full.tokens is not None else ""
     say(
-        f"Study: {len(sizes)} batch sizes{' in tokens' if unit == 'tokens' else ''} x {len(study.seeds)} seeds "
-        f"= {len(cells)} cells on {train_samples} training samples{tokens} -> {directory.path}"
+        f"Study: {counted(len(sizes), 'batch size')}{' in tokens' if unit == 'tokens' else ''} x "
+        f"{counted(len(study.seeds), 'seed')} = {counted(len(cells), 'cell')} on "
+        f"{counted(train_samples, 'training sample')}{tokens} -> {directory.path}"
     )
     for number, (size, seed) in enumerate(cells, start=1):
         name = cell_name(size, seed)
@@ -194,14 +196,16 @@ def _study_record(
 def _cell_line(record: dict[str, Any], size: BatchSize, target: Target | None) -> str:
     from batchlab.study.targets import first_reached
 
-    parts = [f"{record['steps']} steps ({record['steps_per_epoch']}/epoch), lr {record['lr']:.4g}"]
+    parts = [f"{counted(record['steps'], 'step')} ({record['steps_per_epoch']}/epoch), lr {record['lr']:.4g}"]
     if target is not None:
         hit = first_reached(record["curve"], target, time_key="train_seconds")
         if hit is None:
             parts.append(f"{target} not reached")
         else:
-            in_tokens = size.unit == "tokens" and hit.tokens is not None
-            amount = f"{hit.tokens:,} tokens" if in_tokens else f"{hit.samples} samples"
+            if size.unit == "tokens" and hit.tokens is not None:
+                amount = counted(hit.tokens, "token")
+            else:
+                amount = counted(hit.samples, "sample")
             parts.append(f"{target} at step {hit.step} ({amount}, {hit.seconds:.2f} s)")
     final = record["final"]
     metric = target.metric if target is not None else next((k for k in ("val_accuracy", "val_r2") if k in final), None)

@@ -10,6 +10,9 @@ from 1 until one fails or exceeds the budget, then a bisection narrows the bound
 the peak is predicted from the two largest measured ones (memory grows about linearly with the batch); a
 probe predicted far over the budget is not run, so the search does not drive the machine out of memory.
 
+With a study directory the result is kept as ``STUDY_DIR/max_batch.json`` (:func:`write_max_batch`), beside
+a batch-size or noise-scale study of the same config or on its own, and ``batchlab report STUDY_DIR`` shows it.
+
 The real probe (:func:`step_probe`) builds a fresh model and optimizer and runs one training step (forward,
 backward, optimizer step, so that optimizer state is allocated) and one validation batch through the
 training loop, measuring the process's peak RSS on the CPU (see :mod:`batchlab.study.memory`) or the peak
@@ -18,12 +21,14 @@ allocated CUDA memory on a GPU.
 
 from __future__ import annotations
 
+import datetime as _dt
 import gc
+import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,14 +42,19 @@ if TYPE_CHECKING:
     from batchlab.data.pipeline import PreparedData
 
 __all__ = [
+    "MAX_BATCH_FILE",
     "AccumulationPlan",
     "MaxBatchResult",
     "Probe",
     "find_max_batch",
     "find_max_batch_for_config",
     "propose_accumulation",
+    "read_max_batch",
     "step_probe",
+    "write_max_batch",
 ]
+
+MAX_BATCH_FILE = "max_batch.json"
 
 _PREDICTION_SLACK = 1.5  # a probe predicted above 1.5x the budget is not run
 
@@ -100,6 +110,8 @@ class MaxBatchResult:
         verified: the peak of the verification steps, or ``None`` if not verified.
         verified_fits: whether the verification stayed within the budget.
         limited_by_data: the search stopped at the training split's size, not at memory.
+        notes: remarks for people (e.g. a verification that ran out of memory).
+        train_samples: samples in the training split (the largest micro-batch searched).
     """
 
     limit_bytes: int
@@ -113,6 +125,11 @@ class MaxBatchResult:
     verified_fits: bool | None = None
     limited_by_data: bool = False
     notes: list[str] = field(default_factory=list)
+    train_samples: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (probes and plan as nested dicts)."""
+        return asdict(self)
 
 
 def propose_accumulation(max_micro_batch: int, effective_batch: int) -> AccumulationPlan:
@@ -337,7 +354,7 @@ def find_max_batch_for_config(
             f"budget {budget / 2**20:,.0f} MiB after a {safety:.0%} margin"
         )
     best, probes = find_max_batch(run_probe, budget_bytes=budget, largest=train_samples, smallest=smallest)
-    result = MaxBatchResult(limit, budget, best, probes, str(device), wanted)
+    result = MaxBatchResult(limit, budget, best, probes, str(device), wanted, train_samples=train_samples)
     result.limited_by_data = best >= train_samples
     if best < 1:
         result.notes.append("not even one sample per micro-batch fits in the budget")
@@ -354,3 +371,37 @@ def find_max_batch_for_config(
             result.verified = peak
             result.verified_fits = peak <= budget
     return result
+
+
+def write_max_batch(study_dir: str | Path, config: Config, result: MaxBatchResult) -> Path:
+    """Keep ``result`` as ``STUDY_DIR/max_batch.json`` (replacing an earlier one) and return its path.
+
+    A directory without a study becomes a ``max-batch`` study of ``config``, so ``batchlab report`` reads it.
+
+    Raises:
+        ConfigError: the directory cannot be created or is a file.
+    """
+    from batchlab.study.directory import StudyDirectory
+
+    directory = StudyDirectory(study_dir)
+    record = {
+        "kind": "max-batch",
+        "version": 1,
+        "name": config.name,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "train_samples": result.train_samples,
+        "config": config.model_dump(mode="json"),
+    }
+    if not directory.exists():
+        directory.open(record)
+    directory.write_json(MAX_BATCH_FILE, {**record, "result": result.to_dict()})
+    return directory.path / MAX_BATCH_FILE
+
+
+def read_max_batch(study_dir: str | Path) -> dict[str, Any] | None:
+    """The ``max_batch.json`` of a study directory, or ``None``."""
+    try:
+        value = json.loads((Path(study_dir) / MAX_BATCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) and isinstance(value.get("result"), dict) else None

@@ -2,9 +2,14 @@
 
 The run is a cell of the study at the config's own batch size and seed (same budget, scaling and
 evaluation interval as a batch-size sweep would use), trained with :class:`GradientNoiseScale`. Its result,
-``STUDY_DIR/noise_scale.json``, holds every measurement and the metrics curve, so that the value of
-``B_simple`` when a target is first reached can be read later for any target. Beside a batch-size study in
-the same directory, ``batchlab report`` compares it with the fitted critical batch size.
+``STUDY_DIR/noise_scale.json``, holds every measurement, the metrics curve and the run's cell record, so
+that the value of ``B_simple`` when a target is first reached can be read later for any target, and
+``batchlab report`` shows the run like any cell (``results.csv``, ``summary.csv``). Beside a batch-size study
+in the same directory, the report compares it with the fitted critical batch size instead.
+
+Each measurement holds that measurement's own estimates of ``|G|^2`` and ``tr(Sigma)``; its
+``noise_scale`` is ``B_simple`` from their exponential moving averages, a ratio of averages (the average
+of the single-measurement ratios would be biased, and can be negative).
 
 On text the estimate is also given in valid tokens (``B_simple x`` the measured tokens per sample; see
 :mod:`batchlab.train.callbacks.noise_scale` for why), to compare with the knee of a token-budget study. The
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchlab.config import NoiseScaleConfig
 from batchlab.data.pipeline import prepare_data
+from batchlab.plural import counted
 from batchlab.study.batch_size import full_batch_plan
 from batchlab.study.cell import CellSettings, cell_config, run_cell
 from batchlab.study.directory import StudyDirectory
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
 
     from batchlab.config import Config
 
-__all__ = ["NOISE_FILE", "NoiseSettings", "noise_summary", "run_noise_scale_study", "tokens_per_sample"]
+__all__ = ["NOISE_FILE", "NoiseSettings", "noise_cell", "noise_summary", "run_noise_scale_study", "tokens_per_sample"]
 
 NOISE_FILE = "noise_scale.json"
 
@@ -106,7 +112,7 @@ def run_noise_scale_study(
     directory = StudyDirectory(study_dir)
     wanted = {"noise": noise.to_dict(), "settings": settings.to_dict(), "config": config.model_dump(mode="json")}
     existing = read_noise(directory.path)
-    if existing is not None and existing.get("request") == wanted:
+    if existing is not None and existing.get("request") == wanted and noise_cell(existing) is not None:
         if console is not None:
             console.print(f"Noise scale: finished earlier in {directory.path / NOISE_FILE}, kept")
         return existing
@@ -125,27 +131,28 @@ def run_noise_scale_study(
         ema=noise.ema,
     )
     cell = cell.model_copy(update={"train": cell.train.model_copy(update={"noise_scale": measure})})
+    study = {
+        "kind": "noise-scale",
+        "version": 1,
+        "name": config.name,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "train_samples": train_samples,
+        "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
+        "config": config.model_dump(mode="json"),
+    }
     if not directory.exists():
-        directory.open(
-            {
-                "kind": "noise-scale",
-                "version": 1,
-                "name": config.name,
-                "created": _dt.datetime.now().isoformat(timespec="seconds"),
-                "train_samples": train_samples,
-                "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
-                "config": config.model_dump(mode="json"),
-            }
-        )
+        directory.open(study)
+    elif directory.read().get("kind") == "max-batch":  # only a max-batch result so far: now a noise-scale study
+        directory.write(study)
     run_dir = directory.path / "noise_scale"
     directory.clear_path(run_dir)
-    record = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
-    estimate = record.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
+    run = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
+    estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
     result = {
         "kind": "noise-scale",
         "request": wanted,
-        "batch_size": record["effective_batch"],
-        **({"token_budget": record["token_budget"]} if record.get("token_budget") else {}),
+        "batch_size": run["effective_batch"],
+        **({"token_budget": run["token_budget"]} if run.get("token_budget") else {}),
         "b_small": estimate["b_small"],
         "b_big": estimate["b_big"],
         "every_steps": noise.every_steps,
@@ -153,10 +160,12 @@ def run_noise_scale_study(
         "ema": noise.ema,
         "train_samples": train_samples,
         "measurements": estimate["measurements"],
-        "curve": record["curve"],
-        "final": record["final"],
-        "train_seconds": record["train_seconds"],
+        "curve": run["curve"],
+        "final": run["final"],
+        "train_seconds": run["train_seconds"],
         "run_dir": str(run_dir),
+        # The run as a study cell (its curve is the one above), so that the report can tabulate it.
+        "cell": {key: value for key, value in run.items() if key not in ("curve", "noise")},
     }
     directory.write_json(NOISE_FILE, _finite(result))
     if console is not None:
@@ -165,7 +174,8 @@ def run_noise_scale_study(
         tokens = f" ≈ {_fmt(in_tokens)} valid tokens" if in_tokens is not None else ""
         console.print(
             f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples{tokens} at the end of training "
-            f"({len(estimate['measurements'])} measurements of {noise.micro_batches} x {estimate['b_small']} samples)"
+            f"({counted(len(estimate['measurements']), 'measurement')} of {noise.micro_batches} x "
+            f"{counted(estimate['b_small'], 'sample')})"
         )
     return result
 
@@ -182,15 +192,24 @@ def read_noise(study_dir: str | Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def noise_cell(noise: dict[str, Any]) -> dict[str, Any] | None:
+    """The noise-scale run as a finished study cell (see :func:`batchlab.study.cell.run_cell`), or ``None``
+    for a ``noise_scale.json`` written before cells were recorded in it."""
+    cell = noise.get("cell")
+    if not isinstance(cell, dict):
+        return None
+    return {**cell, "curve": noise.get("curve", [])}
+
+
 def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any]:
     """``B_simple`` at the end, at the first evaluation meeting ``target``, and its median over the second half.
 
     Returns:
         ``batch_size``, ``b_simple_final``, ``b_simple_at_target`` (``None`` without a target or when not
-        reached), ``target_step``, ``b_simple_median_late`` (median of the averaged values over the
-        second half of the measurements), in samples. On text also ``tokens_per_sample`` (valid tokens per
-        measured sample) and the three values in valid tokens, ``*_tokens``; and ``token_budget`` when the
-        run's batch size was one.
+        reached), ``target_step``, ``b_simple_median_late`` (median of ``B_simple``, the ratio of the
+        moving averages, over the second half of the measurements), in samples. On text also
+        ``tokens_per_sample`` (valid tokens per measured sample) and the three values in valid tokens,
+        ``*_tokens``; and ``token_budget`` when the run's batch size was one.
     """
     measurements = [m for m in noise.get("measurements", []) if _is_number(m.get("noise_scale"))]
     final = measurements[-1]["noise_scale"] if measurements else None

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from batchlab.plural import counted
 from batchlab.study.critical import CriticalBatchFit, fit_critical_batch
 from batchlab.study.sizes import SizeUnit
 from batchlab.study.targets import Target, first_reached, metric_direction
@@ -255,7 +256,7 @@ def _conclusions(
             lines.append(_thriftiest(done, target, unit))
         partial = [s for s in summary if s["reached"] != s["seeds"]]
         if partial:
-            text = ", ".join(f"{s['size']} ({s['reached']}/{s['seeds']} seeds)" for s in partial)
+            text = ", ".join(f"{s['size']} ({s['reached']}/{counted(s['seeds'], 'seed')})" for s in partial)
             lines.append(f"Not reached by every seed within the budget: batch {text}.")
         if fit is not None:
             lines.append(_fit_sentence(fit, seed_fits, unit, _fill(summary) if unit == "tokens" else None))

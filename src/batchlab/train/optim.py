@@ -27,7 +27,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from batchlab.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["FUSED_OPTIMIZERS", "build_optimizer", "build_scheduler", "lr_multiplier"]
+__all__ = ["FUSED_OPTIMIZERS", "build_optimizer", "build_scheduler", "decay_groups", "lr_multiplier"]
 
 FUSED_OPTIMIZERS = frozenset({"sgd", "adam", "adamw"})
 """Optimizers that have a fused (single-kernel) implementation in torch; RMSprop has none."""
@@ -59,6 +59,8 @@ def build_optimizer(params: _Params, cfg: OptimizerConfig, *, fused: bool | None
         ValueError: ``fused=True`` for RMSprop, or for parameters torch has no fused kernel for.
     """
     items: list[Any] = list(params)  # may be a generator, and the auto mode reads it twice
+    if cfg.decay == "matrices" and cfg.weight_decay > 0 and not any(isinstance(i, dict) for i in items):
+        items = decay_groups(_tensors(items), cfg.weight_decay)
     if fused is True and cfg.name not in FUSED_OPTIMIZERS:
         raise ValueError(f"optimizer {cfg.name!r} has no fused implementation; fused ones: {sorted(FUSED_OPTIMIZERS)}")
     if fused is not False and cfg.name in FUSED_OPTIMIZERS:
@@ -68,6 +70,19 @@ def build_optimizer(params: _Params, cfg: OptimizerConfig, *, fused: bool | None
         if fused is True:
             raise ValueError(f"fused {cfg.name} is not supported for these parameters: {problem}")
     return _make(items, cfg, fused=False)
+
+
+def decay_groups(params: list[torch.Tensor], weight_decay: float) -> list[dict[str, Any]]:
+    """Two parameter groups: matrices (2-D and up: weights, embeddings) decayed, the rest (biases, norms) not.
+
+    >>> layer = torch.nn.Linear(3, 2)
+    >>> [(len(g["params"]), g["weight_decay"]) for g in decay_groups(list(layer.parameters()), 0.1)]
+    [(1, 0.1), (1, 0.0)]
+    """
+    matrices = [p for p in params if p.dim() >= 2]
+    others = [p for p in params if p.dim() < 2]
+    groups = [{"params": matrices, "weight_decay": weight_decay}]
+    return groups + ([{"params": others, "weight_decay": 0.0}] if others else [])
 
 
 def _fused_problem(params: list[Any], cfg: OptimizerConfig) -> str | None:

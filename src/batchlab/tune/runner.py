@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from batchlab.errors import BatchlabError, ConfigError
+from batchlab.plural import counted
 from batchlab.tune.budget import stop_reason
 from batchlab.tune.grid import grid_points
 from batchlab.tune.live import LiveTrials
@@ -210,7 +211,7 @@ def _say_resumed(console: Console | None, study: optuna.Study) -> None:
     if console is None:
         return
     finished = sum(t.state.is_finished() for t in counted_trials(study.get_trials(deepcopy=False)))
-    console.print(f"Resuming study {study.study_name}: {finished} trials finished so far", markup=False)
+    console.print(f"Resuming study {study.study_name}: {counted(finished, 'trial')} finished so far", markup=False)
 
 
 def _run_processes(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from batchlab.plural import plural
 from batchlab.tune.rows import TrialRow, best_row, show_value
 
 __all__ = ["short_names", "summary_line", "trial_line", "trials_table"]
@@ -79,7 +80,8 @@ def summary_line(rows: Sequence[TrialRow], metric: str, direction: str, budget: 
     """``12/40 trials finished (10 complete, 1 pruned, 1 failed), 2 running; best val_accuracy 0.9815 (trial 7)``."""
     counts = {state: sum(r.state == state for r in rows) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
-    text = f"{finished}{f'/{budget}' if budget else ''} trials finished ({counts['COMPLETE']} complete"
+    text = f"{finished}{f'/{budget}' if budget else ''} {plural(budget or finished, 'trial')} finished"
+    text += f" ({counts['COMPLETE']} complete"
     text += f", {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
     interrupted = sum(r.state == "INTERRUPTED" for r in rows)
     if interrupted:

@@ -128,7 +128,8 @@ def prepare_text(cfg: DataConfig, preprocessor: TextPreprocessor | None = None) 
     val = held_out(val_rows, split.val_source, "val")
     test = held_out(test_rows, split.test_source, "test")
     _log_truncation(truncated, fitted, cfg)
-    return PreparedData(train=SequenceSplit(x, y), val=val, test=test, preprocessor=fitted)
+    notes = {"truncated": {"max_length": fitted.max_length_, **{k: list(v) for k, v in truncated.items()}}}
+    return PreparedData(train=SequenceSplit(x, y), val=val, test=test, preprocessor=fitted, notes=notes)
 
 
 def load_text_for_inference(

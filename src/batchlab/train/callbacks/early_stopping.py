@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from batchlab.plural import counted
 from batchlab.train.callbacks.tracker import MetricTracker
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class EarlyStopping(MetricTracker):
             self.stopped_epoch = logs.get("epoch")
             state.request_stop(
                 f"early stopping: {self.monitor} did not improve by more than {self.min_delta:g} for "
-                f"{self.patience} evaluations; best {self.best:.6g} at epoch {self.best_epoch}"
+                f"{counted(self.patience, 'evaluation')}; best {self.best:.6g} at epoch {self.best_epoch}"
             )
 
     def on_train_end(self, state: LoopState) -> None:

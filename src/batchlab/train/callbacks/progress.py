@@ -125,7 +125,8 @@ class ProgressBar(Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-        if state.stop_reason:
+        # A divergence ends the run with an error that carries the same message: said once, by the error.
+        if state.stop_reason and not state.diverged:
             self.console.print(f"Stopped: {state.stop_reason}", soft_wrap=True)
         restored = state.extra.get("restored_best_epoch")
         if restored is not None:

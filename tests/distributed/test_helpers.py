@@ -1,4 +1,4 @@
-"""Distributed helpers that run on one process: batch division and launcher arguments."""
+"""``batchlab.train.distributed`` on one process: dividing a global batch among workers, collectives."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 
 :func:`prepare_stream` is what :func:`~batchlab.data.pipeline.prepare_data` returns when
 ``data.stream.enabled`` is true. The source is a ``.npy`` file, a Parquet file, or a folder of ``.npy``
-or Parquet shards (see :mod:`batchlab.data.stream_layout` for where the target is). The rows are cut
+or Parquet shards (see :mod:`batchlab.data.stream.layout` for where the target is). The rows are cut
 into blocks of ``data.stream.block_rows`` consecutive rows, and whole blocks are assigned to train,
 validation and test at random (seeded by ``data.split.seed``; not stratified), so that each split can
 be read sequentially. The preprocessor is fitted in one pass over the training blocks
-(:func:`~batchlab.data.stream_fit.fit_streamed`) and applied to every batch as it is read.
+(:func:`~batchlab.data.stream.fit.fit_streamed`) and applied to every batch as it is read.
 
 Memory does not grow with the data: a split is a list of block ids (8 bytes per block of rows).
 """
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from batchlab.data.prepared import PreparedData, Split
-from batchlab.data.rows import open_rows
-from batchlab.data.stream_fit import fit_streamed
-from batchlab.data.stream_layout import RowLayout
-from batchlab.data.streaming import BlockSplit
+from batchlab.data.stream.batches import BlockSplit
+from batchlab.data.stream.fit import fit_streamed
+from batchlab.data.stream.layout import RowLayout
+from batchlab.data.stream.rows import open_rows
 from batchlab.errors import DataError
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class RowDecoder:
 
 
 class StreamedSplit(Split):
-    """A split whose rows stay on disk: iterate it with :class:`~batchlab.data.streaming.StreamBatches`.
+    """A split whose rows stay on disk: iterate it with :class:`~batchlab.data.stream.batches.StreamBatches`.
 
     ``len()`` is its row count; ``x`` and ``y`` do not exist (touching them is an error that says so).
 

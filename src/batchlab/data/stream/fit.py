@@ -29,8 +29,8 @@ from batchlab.errors import DataError
 
 if TYPE_CHECKING:
     from batchlab.config import DataConfig
-    from batchlab.data.stream_layout import RowLayout
-    from batchlab.data.streaming import BlockSplit
+    from batchlab.data.stream.batches import BlockSplit
+    from batchlab.data.stream.layout import RowLayout
 
 __all__ = ["MEDIAN_SAMPLE_VALUES", "fit_streamed"]
 

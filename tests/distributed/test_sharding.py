@@ -1,4 +1,4 @@
-"""Sharded mini-batches: across ranks every sample once per epoch, none twice; same step count per rank."""
+"""Sharded mini-batches (data/sharding.py): across ranks every sample once per epoch, none twice; equal step counts."""
 
 from __future__ import annotations
 

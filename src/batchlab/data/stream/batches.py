@@ -5,7 +5,7 @@ the size of the data. Two shuffles, both seeded by ``(seed, epoch)`` and resumab
 
 ``exact``
     Every epoch is a fresh pseudo-random permutation of all rows of the split
-    (:class:`~batchlab.data.permutation.Bijection`, constant memory): each batch is a uniform draw
+    (:class:`~batchlab.data.stream.bijection.Bijection`, constant memory): each batch is a uniform draw
     without replacement, as in memory. The batch's rows are read in sorted order (one positional read
     per row, or one page fault per row through a memory map) and served in that order. Costs one
     small random read per sample: fine from the page cache or an SSD, slow from a cold spinning disk.
@@ -21,7 +21,7 @@ validation / test by blocks, not by rows, so that every split can be read sequen
 
 Example:
     >>> import numpy as np
-    >>> from batchlab.data.rows import ArrayRows
+    >>> from batchlab.data.stream.rows import ArrayRows
     >>> rows = BlockSplit.whole(ArrayRows(np.arange(20.0).reshape(10, 2)), block_rows=4)
     >>> decode = lambda parts: (parts[0][:, :1], parts[0][:, 1])
     >>> batches = StreamBatches(rows, decode, batch_size=4, seed=0)
@@ -41,8 +41,8 @@ import torch
 
 from batchlab.data.batch import Batch
 from batchlab.data.batching import BatchTransform, MiniBatches, epoch_seed
-from batchlab.data.permutation import Bijection
-from batchlab.data.prefetch import prefetch
+from batchlab.data.stream.bijection import Bijection
+from batchlab.data.stream.prefetch import prefetch
 
 __all__ = ["BlockSplit", "Decode", "StreamBatches"]
 

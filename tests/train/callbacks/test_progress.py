@@ -1,0 +1,71 @@
+"""The progress output: the start summary, one row per evaluation, the live bar on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from rich.console import Console
+from torch import nn
+
+from batchlab.data.batching import MiniBatches
+from batchlab.train.callbacks import ProgressBar
+from batchlab.train.loop import fit
+from batchlab.train.objective import make_objective
+from batchlab.train.state import LoopSettings
+
+
+def test_progress_prints_a_header_and_one_row_per_epoch() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=150, force_terminal=False)
+    torch.manual_seed(0)
+    x, y = torch.randn(30, 3), torch.randint(0, 3, (30,))
+    model = nn.Linear(3, 3)
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        val=MiniBatches(x, y, 30, shuffle=False),
+        settings=LoopSettings(epochs=2),
+        callbacks=[ProgressBar(console)],
+        info={"summary": "Batches: 3"},
+    )
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "Batches: 3"
+    assert lines[1].split() == [
+        "epoch",
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "time_s",
+    ]
+    assert [line.split()[0] for line in lines[2:4]] == ["1", "2"]
+    assert lines[-1] == "Stopped: completed 2 epochs"
+
+
+def test_progress_bar_shows_epoch_running_loss_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchlab.train.callbacks import progress
+
+    monkeypatch.setattr(progress, "_REFRESH_SECONDS", 0.0)  # redraw after every batch
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=150, force_terminal=True, color_system=None)
+    torch.manual_seed(0)
+    x, y = torch.randn(30, 3), torch.randint(0, 3, (30,))
+    model = nn.Linear(3, 3)
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        settings=LoopSettings(epochs=2),
+        callbacks=[ProgressBar(console)],
+    )
+    drawn = buffer.getvalue()
+    assert "epoch 1" in drawn and "epoch 2" in drawn
+    assert "3/3" in drawn and "samples/s" in drawn
+    assert " acc " in drawn  # the running accuracy next to the running loss
