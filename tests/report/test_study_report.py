@@ -149,6 +149,130 @@ def test_a_study_without_finished_cells_reports_so(tmp_path: Path) -> None:
     assert "0 of 1 cell finished" in console.export_text()
 
 
+# A token study: budgets B_t padded tokens per step whose batches hold 0.8 B_t valid tokens; steps to target
+# follow S = S_min + E_min / B with B in valid tokens per step (S_min 20, E_min 16,000 tokens: B_crit 800).
+BUDGETS = [100, 400, 1600, 6400]
+FILL = 0.8
+
+
+def _token_cell(budget: int) -> dict:
+    per_step = FILL * budget
+    steps_to_target = -(-(20 * per_step + 16_000) // per_step)  # ceil: evaluated after every step
+    total = int(steps_to_target) + 10
+    curve = [
+        {
+            "epoch": 1,
+            "step": step,
+            "samples": step * budget // 40,
+            "tokens": round(step * per_step),
+            "val_accuracy": 0.99 if step >= steps_to_target else 0.5,
+            "seconds": step * 0.002,
+            "train_seconds": step * 0.001,
+        }
+        for step in range(1, total + 1)
+    ]
+    return {
+        "name": f"b{budget}tokens-s0",
+        "size": f"{budget}tokens",
+        "unit": "tokens",
+        "token_budget": budget,
+        "batch_size": budget // 40,
+        "effective_batch": budget // 40,
+        "seed": 0,
+        "status": "finished",
+        "lr": 0.001 * budget / 400,
+        "train_samples": 2000,
+        "epoch_samples": 2000,
+        "batches_per_epoch": 80_000 // budget,
+        "steps_per_epoch": 80_000 // budget,
+        "steps": total,
+        "samples": curve[-1]["samples"],
+        "tokens": curve[-1]["tokens"],
+        "tokens_per_step": curve[-1]["tokens"] / total,
+        "epochs": curve[-1]["samples"] / 2000,
+        "train_seconds": curve[-1]["train_seconds"],
+        "final": {"train_accuracy": 0.99, "val_accuracy": 0.99},
+        "curve": curve,
+        "memory": {"peak_rss": 300 * 2**20, "rss_growth": 0, "cuda_peak": None},
+    }
+
+
+@pytest.fixture(scope="module")
+def token_study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = StudyDirectory(tmp_path_factory.mktemp("report") / "tokens")
+    directory.runs.mkdir(parents=True)
+    directory.write(
+        {
+            "kind": "batch-size",
+            "name": "text",
+            "unit": "tokens",
+            "train_samples": 2000,
+            "train_tokens": 64_000,
+            "sizes": [f"{b}tokens" for b in BUDGETS],
+            "seeds": [0],
+            "target": {"metric": "val_accuracy", "value": 0.95, "mode": "max"},
+        }
+    )
+    for budget in BUDGETS:
+        cell = _token_cell(budget)
+        directory.run_dir(cell["name"]).mkdir()
+        directory.write_cell(cell["name"], cell)
+    measurements = [
+        {"step": s, "samples": s * 10, "grad_sq": 1.0, "trace": 30.0, "noise_scale": 30.0, "tokens": 16 * 25.0}
+        for s in range(2, 200, 2)
+    ]
+    curve = [
+        {"step": s, "samples": s * 10, "train_seconds": s / 100, "val_accuracy": min(0.99, s / 100)}
+        for s in range(2, 200, 2)
+    ]
+    directory.write_json(
+        "noise_scale.json",
+        {
+            "kind": "noise-scale",
+            "batch_size": 10,
+            "token_budget": 400,
+            "b_small": 4,
+            "b_big": 16,
+            "micro_batches": 4,
+            "measurements": measurements,
+            "curve": curve,
+        },
+    )
+    return directory.path
+
+
+def test_a_token_study_reports_tokens_and_fits_the_knee_in_valid_tokens(token_study_dir: Path) -> None:
+    console = Console(record=True, width=260)
+    analysis = report_batch_size_study(token_study_dir, console)
+    text = console.export_text()
+    assert analysis.unit == "tokens" and analysis.fit is not None and analysis.fit.status == "fit"
+    assert analysis.fit.b_crit == pytest.approx(800, rel=0.1)
+    assert analysis.fit.size_range == pytest.approx((0.8 * 100, 0.8 * 6400), rel=0.01)
+    assert "(64,000 tokens), batch sizes in tokens" in text and "by token budget" in text
+    assert "tokens/s" in text and "samples/s" not in text
+    assert "Fewest tokens to val_accuracy >= 0.95: batch 100tokens" in text
+    assert f"B_crit = E_min/S_min ≈ {analysis.fit.b_crit:,.0f} valid tokens" in text
+    assert f"token budget of about {analysis.fit.b_crit / FILL:,.0f}" in text
+    rows = list(csv.DictReader((token_study_dir / "results.csv").open()))
+    for row, budget in zip(rows, BUDGETS, strict=True):
+        expected = _token_cell(budget)["curve"]
+        hit = next(r for r in expected if r["val_accuracy"] >= 0.95)
+        assert int(row["tokens_to_target"]) == hit["tokens"] and int(row["steps_to_target"]) == hit["step"]
+
+
+def test_the_noise_scale_is_compared_with_the_token_knee_in_tokens(token_study_dir: Path) -> None:
+    console = Console(record=True, width=260)
+    analysis = report_batch_size_study(token_study_dir, console)
+    assert analysis.fit is not None
+    text = console.export_text()
+    assert "B_simple ≈ 750 valid tokens (30 samples x 25.0 valid tokens per sample)" in text
+    assert "run at batch 400tokens" in text
+    assert f"ratio B_simple / B_crit = {750 / analysis.fit.b_crit:.2f}" in text
+    noise = json.loads((token_study_dir / "results.json").read_text())["noise_scale"]
+    assert noise["tokens_per_sample"] == 25.0 and noise["b_simple_final_tokens"] == 750.0
+    assert (token_study_dir / "plots" / "noise_scale.png").exists()
+
+
 def test_the_noise_scale_plot_says_its_line_is_a_ratio_of_moving_averages() -> None:
     from batchlab.report.study_plots import noise_scale_figure
 
@@ -195,3 +319,50 @@ def test_the_steps_to_target_plot_numbers_its_y_axes_within_one_decade() -> None
         low, high = ax.get_ylim()
         assert _visible_numbers(ax.yaxis, low, high), ax.get_ylabel()
         assert not ax.xaxis.get_minor_ticks()  # the x axis shows the batch sizes only
+
+
+def test_the_steps_to_target_plot_of_a_token_study_sits_at_valid_tokens_per_step() -> None:
+    from batchlab.report.study_plots import steps_to_target_figure
+    from batchlab.study.results import analyze_study
+    from batchlab.study.targets import parse_target
+
+    analysis = analyze_study([_token_cell(b) for b in BUDGETS], parse_target("val_accuracy=0.95"))
+    fig = steps_to_target_figure(analysis)
+    assert fig is not None
+    fig.canvas.draw()
+    ax_steps, ax_tokens = fig.axes
+    assert ax_tokens.get_ylabel() == "valid tokens to val_accuracy >= 0.95"
+    for ax in (ax_steps, ax_tokens):
+        assert ax.get_xlabel() == "batch: token budget / ≈ valid tokens per step"
+        assert list(ax.get_xticks()) == pytest.approx([FILL * b for b in BUDGETS], rel=0.01)
+        assert ax.get_xticklabels()[0].get_text() == "100\n≈80"
+        low, high = ax.get_ylim()
+        assert _visible_numbers(ax.yaxis, low, high), ax.get_ylabel()
+        assert not ax.xaxis.get_minor_ticks()
+
+
+def test_the_noise_scale_plot_in_valid_tokens_scales_the_line_and_the_dots() -> None:
+    from batchlab.report.study_plots import noise_scale_figure
+
+    measurements = [
+        {"step": 10, "samples": 160, "grad_sq": 1.0, "trace": 100.0, "noise_scale": 100.0, "tokens": 400.0},
+        {"step": 20, "samples": 320, "grad_sq": 0.5, "trace": 150.0, "noise_scale": 145.0, "tokens": 400.0},
+    ]
+    noise = {
+        "batch_size": 16,
+        "token_budget": 512,
+        "b_small": 4,
+        "micro_batches": 4,
+        "ema": 0.9,
+        "measurements": measurements,
+    }
+    fig = noise_scale_figure(noise, tokens_per_sample=25.0)
+    assert fig is not None
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    assert line.get_label() == "B_simple = EMA tr(Σ) / EMA |G|² (decay 0.9)"
+    assert list(line.get_ydata()) == [2500.0, 3625.0]
+    (dots,) = ax.collections
+    assert [tuple(p) for p in dots.get_offsets()] == [(10.0, 2500.0), (20.0, 7500.0)]
+    assert ax.get_ylabel() == "valid tokens (25.0 per sample)"
+    assert ax.get_title().startswith("Gradient noise scale at batch 512tokens ")

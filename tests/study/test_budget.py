@@ -1,4 +1,4 @@
-"""Budgets in epochs, steps and samples."""
+"""Budgets in epochs, steps, samples and tokens."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from batchlab.study.budget import Budget, parse_budget
         ("1e6samples", Budget(1e6, "samples")),
         ("0.5 epoch", Budget(0.5, "epochs")),
         ("12", Budget(12, "epochs")),
+        ("2e6tokens", Budget(2e6, "tokens")),
+        ("1500 token", Budget(1500, "tokens")),
     ],
 )
 def test_budgets_parse(text: str, expected: Budget) -> None:
@@ -37,3 +39,16 @@ def test_budget_in_steps_per_unit() -> None:
     assert Budget(2.5, "epochs").steps(effective_batch=32, steps_per_epoch=40) == 100
     assert Budget(7, "steps").steps(effective_batch=32, steps_per_epoch=40) == 7
     assert Budget(1, "samples").steps(effective_batch=32, steps_per_epoch=40) == 1  # at least one step
+
+
+def test_budget_in_tokens_is_valid_tokens_over_tokens_per_step() -> None:
+    budget = parse_budget("1e5tokens")
+    assert budget.steps(effective_batch=32, steps_per_epoch=40, tokens_per_step=700.0) == 143  # ceil(1e5 / 700)
+    assert (
+        parse_budget("2000tokens", option="--warmup").steps(
+            effective_batch=3.5, steps_per_epoch=40, tokens_per_step=400.0
+        )
+        == 5
+    )
+    with pytest.raises(ValueError, match="tokens per step"):
+        budget.steps(effective_batch=32, steps_per_epoch=40)

@@ -38,3 +38,45 @@ def test_resolved_sizes_are_sorted_with_their_config_value() -> None:
     resolved = resolve_sizes(["full", 32, 1], 100)
     assert [s.spec for s in resolved] == [1, 32, "full"]
     assert [s.samples for s in resolved] == [1, 32, 100]
+
+
+def test_token_budgets_parse_as_lists_powers_and_ranges() -> None:
+    assert parse_sizes("512tokens,2048tokens,8192tokens") == ["512tokens", "2048tokens", "8192tokens"]
+    assert parse_sizes("2^9..2^13tokens") == [f"{2**k}tokens" for k in range(9, 14)]
+    assert parse_sizes("2^9tokens..2^11tokens") == ["512tokens", "1024tokens", "2048tokens"]
+    assert parse_sizes("4096 tokens, 2^10TOKENS, 1token") == ["4096tokens", "1024tokens", "1tokens"]
+
+
+def test_full_goes_with_either_unit() -> None:
+    assert parse_sizes("512tokens,full") == ["512tokens", "full"]
+    assert parse_sizes("full,8") == ["full", 8]
+
+
+def test_mixing_samples_and_tokens_is_a_one_line_error() -> None:
+    with pytest.raises(
+        ConfigError, match=r"--sizes: a study is in one unit.*8, 32 are samples.*512tokens are tokens"
+    ) as info:
+        parse_sizes("8,512tokens,32")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["tokens", "0tokens", "2^5..2^1tokens", "2^3..3^4tokens", "12.5tokens", "512toks"])
+def test_bad_token_budgets_are_one_line_config_errors(text: str) -> None:
+    with pytest.raises(ConfigError, match="--sizes") as info:
+        parse_sizes(text)
+    assert "\n" not in str(info.value)
+
+
+def test_token_budgets_holding_the_whole_split_become_full() -> None:
+    resolved = resolve_sizes(parse_sizes("2^9..2^12tokens,full"), train_samples=300, full_tokens=2000)
+    assert [s.label for s in resolved] == ["512tokens", "1024tokens", "full"]
+    assert [s.spec for s in resolved] == ["512tokens", "1024tokens", "full"]
+    assert resolved[-1] == BatchSize(2000, full=True, unit="tokens")
+    assert resolved[0].tokens == 512 and resolved[0].unit == "tokens"
+    with pytest.raises(ValueError, match="token budget"):
+        _ = resolved[0].samples
+
+
+def test_token_budgets_on_data_without_tokens_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--sizes: token budgets \(512tokens\) apply to text data"):
+        resolve_sizes(["512tokens"], train_samples=300, full_tokens=None)

@@ -3,14 +3,16 @@
 ::
 
     batchlab study batch-size CONFIG --sizes 1,8,32,full --target val_accuracy=0.95 [--seeds 3]
-        [--budget 20epochs|5000steps|1e6samples] [--lr-scaling none|linear|sqrt] [--base-batch 32]
+        [--budget 20epochs|5000steps|1e6samples|2e6tokens] [--lr-scaling none|linear|sqrt] [--base-batch 32]
         [--warmup 200steps] [--evals-per-epoch 4] [--stop-at-target] [--study-dir DIR] [--set k=v ...]
+    batchlab study batch-size TEXT_CONFIG --sizes 2^9..2^13tokens --target val_accuracy=0.95 [--base-batch 2048tokens]
     batchlab study noise-scale CONFIG [--every-steps 10] [--micro-batches 4] [--study-dir DIR] ...
     batchlab study max-batch CONFIG [--memory 4GB] [--effective-batch 1024] [--safety 0.1] [--study-dir DIR]
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -43,17 +45,25 @@ StudyDirOption = Annotated[
 ]
 BudgetOption = Annotated[
     str | None,
-    typer.Option("--budget", help="Training per cell: 20epochs, 5000steps or 1e6samples (default: the config's)."),
+    typer.Option(
+        "--budget",
+        help="Training per cell: 20epochs, 5000steps, 1e6samples or (text) 2e6tokens (default: the config's).",
+    ),
 ]
 LrScalingOption = Annotated[
     str | None, typer.Option("--lr-scaling", help="Learning rate vs batch size: none, linear or sqrt.")
 ]
 BaseBatchOption = Annotated[
-    int | None,
-    typer.Option("--base-batch", help="Batch size the config's lr was set for (default: the config's batch size)."),
+    str | None,
+    typer.Option(
+        "--base-batch",
+        help="Batch size the config's lr was set for, in the study's unit: 32, or 2048tokens for a token study "
+        "(default: the config's batch size).",
+    ),
 ]
 WarmupOption = Annotated[
-    str | None, typer.Option("--warmup", help="Linear warmup per cell: 200steps, 1epochs or 5e4samples.")
+    str | None,
+    typer.Option("--warmup", help="Linear warmup per cell: 200steps, 1epochs, 5e4samples or (text) 1e5tokens."),
 ]
 EvalsOption = Annotated[
     int, typer.Option("--evals-per-epoch", min=1, help="Validations per epoch (resolution of steps to target).")
@@ -69,7 +79,12 @@ ProgressOption = Annotated[bool, typer.Option("--progress", help="Show each run'
 def batch_size(
     config: ConfigArg,
     sizes: Annotated[
-        str, typer.Option("--sizes", help="Batch sizes: 1,8,32,128,full or a range 2^0..2^12 (clipped to the data).")
+        str,
+        typer.Option(
+            "--sizes",
+            help="Batch sizes: 1,8,32,128,full or a range 2^0..2^12 (clipped to the data); for text also token "
+            "budgets 512tokens,2048tokens or 2^9..2^13tokens (one unit per study).",
+        ),
     ] = "2^0..2^10,full",
     target: TargetOption = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds per size: a count (3) or a list (0,1,2).")] = "1",
@@ -250,7 +265,7 @@ def _print_max_batch(result: MaxBatchResult) -> None:
 def _settings(
     budget: str | None,
     lr_scaling: str | None,
-    base_batch: int | None,
+    base_batch: str | None,
     warmup: str | None,
     evals_per_epoch: int,
     stop_at_target: bool,
@@ -264,17 +279,26 @@ def _settings(
         raise ConfigError(
             f"--lr-scaling: unknown rule {lr_scaling!r}; {did_you_mean(lr_scaling, ['none', 'linear', 'sqrt'])}"
         )
-    if base_batch is not None and base_batch < 1:
-        raise ConfigError(f"--base-batch: expected a positive number of samples, got {base_batch}")
     return CellSettings(
         budget=parse_budget(budget) if budget else None,
         lr_rule=lr_scaling,
-        base_batch=base_batch,
+        base_batch=_parse_base_batch(base_batch) if base_batch is not None else None,
         warmup=parse_budget(warmup, option="--warmup", default_unit="steps") if warmup else None,
         evals_per_epoch=evals_per_epoch,
         stop_at_target=stop_at_target,
         early_stopping=early_stopping,
     )
+
+
+def _parse_base_batch(text: str) -> int | str:
+    """``32`` (samples) or ``2048tokens`` (a token budget)."""
+    value = text.strip().lower()
+    match = re.fullmatch(r"(\d+)\s*(tokens?)?", value)
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(
+            f"--base-batch: expected a positive number of samples (32) or of tokens (2048tokens), got {text!r}"
+        )
+    return f"{int(match.group(1))}tokens" if match.group(2) else int(match.group(1))
 
 
 def _parse_seeds(text: str, first: int) -> list[int]:

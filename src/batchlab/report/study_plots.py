@@ -1,6 +1,9 @@
 """Plots of a batch-size study (PNG): steps and samples to the target, time to the target, final metric,
 learning curves of every size, throughput and memory, and the gradient noise scale over training.
 
+In a token study the x axis is the measured batch in valid tokens per optimizer step (the quantity the
+critical-batch fit uses), each tick naming its token budget; data is counted in valid tokens.
+
 matplotlib is imported inside each function, so importing this module stays cheap.
 """
 
@@ -52,16 +55,39 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def _size_axis(ax: Axes, summary: Sequence[dict[str, Any]]) -> None:
-    """Log-scale x axis with a tick at each batch size, labelled ``full`` where it is the whole split."""
+    """Log-scale x axis with a tick at each batch size, labelled ``full`` where it is the whole split.
+
+    Sizes in samples sit at their size; token budgets at their measured valid tokens per step, labelled
+    with the budget."""
     ax.set_xscale("log")
-    ticks = [s["batch_size"] for s in summary]
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{s['batch_size']}\n(full)" if s["size"] == "full" else str(s["batch_size"]) for s in summary])
+    ax.set_xticks([_x(s) for s in summary])
+    tokens = _in_tokens(summary)
+    labels = []
+    for s in summary:
+        name = "full" if s["size"] == "full" else str(s["size"]).removesuffix("tokens")
+        if tokens:
+            labels.append(f"{name}\n≈{_x(s):,.0f}")
+        else:
+            labels.append(f"{s['batch_size']}\n(full)" if s["size"] == "full" else str(s["batch_size"]))
+    ax.set_xticklabels(labels)
     # Only the x axis loses its minor ticks: a log y axis spanning less than a decade has no major tick,
     # and its minor ticks carry its only numbers (samples to target often vary by less than 10x).
     ax.xaxis.set_minor_locator(_null_locator())
-    ax.set_xlabel("batch size (samples per step)")
+    if tokens:
+        ax.set_xlabel("batch: token budget / ≈ valid tokens per step")
+    else:
+        ax.set_xlabel("batch size (samples per step)")
     ax.grid(alpha=0.3, which="both")
+
+
+def _in_tokens(entries: Sequence[dict[str, Any]]) -> bool:
+    return any(e.get("unit") == "tokens" for e in entries)
+
+
+def _x(entry: dict[str, Any]) -> float:
+    """Where a summary entry or a row sits on the batch axis: its batch per step in the study's unit."""
+    value = entry.get("step_batch_mean", entry.get("step_batch"))
+    return float(value) if value else float(entry["batch_size"])
 
 
 def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | None:
@@ -72,8 +98,9 @@ def plot_steps_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | No
 
 
 def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
-    """Steps and samples to the target against batch size (log-log), each seed and the mean, with the
-    perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted McCandlish curve.
+    """Steps and samples (valid tokens in a token study) to the target against batch size (log-log), each
+    seed and the mean, with the perfect-scaling line (steps ∝ 1/B from the smallest size) and the fitted
+    McCandlish curve.
 
     Returns:
         The figure, or ``None`` when no size reached the target.
@@ -82,12 +109,18 @@ def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
     summary = [s for s in analysis.summary if s["steps_to_target_mean"] is not None]
     if not reached or analysis.target is None:
         return None
+    tokens = analysis.unit == "tokens"
+    data_key, data_name = ("tokens_to_target", "valid tokens") if tokens else ("samples_to_target", "samples")
+    reached = [r for r in reached if r[data_key] is not None]
+    summary = [s for s in summary if s[f"{data_key}_mean"] is not None]
+    if not reached or not summary:
+        return None
     plt = _pyplot()
     fig: Figure
     fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
-    sizes = [s["batch_size"] for s in summary]
-    for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, "samples_to_target", "samples")):
-        ax.scatter([r["batch_size"] for r in reached], [r[key] for r in reached], s=14, alpha=0.45, label="each seed")
+    sizes = [_x(s) for s in summary]
+    for ax, key, label in ((ax_s, "steps_to_target", "steps"), (ax_e, data_key, data_name)):
+        ax.scatter([_x(r) for r in reached], [r[key] for r in reached], s=14, alpha=0.45, label="each seed")
         ax.errorbar(
             sizes,
             [s[f"{key}_mean"] for s in summary],
@@ -102,9 +135,9 @@ def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
         _size_axis(ax, analysis.summary)
     first = summary[0]
     grid = _log_grid(min(sizes), max(sizes))
-    s0, b0 = first["steps_to_target_mean"], first["batch_size"]
+    s0, b0 = first["steps_to_target_mean"], _x(first)
     ax_s.plot(grid, [s0 * b0 / b for b in grid], "--", color="gray", label="perfect scaling (steps ∝ 1/B)")
-    ax_e.plot(grid, [s0 * b0 for _ in grid], "--", color="gray", label="perfect scaling (same samples)")
+    ax_e.plot(grid, [s0 * b0 for _ in grid], "--", color="gray", label=f"perfect scaling (same {data_name})")
     fit = analysis.fit
     if fit is not None and fit.status in ("fit", "perfect_scaling", "no_speedup"):
         ax_s.plot(grid, [fit.s_min + fit.e_min / b for b in grid], "-", color="tab:red", label="fit S_min + E_min/B")
@@ -114,7 +147,7 @@ def steps_to_target_figure(analysis: StudyAnalysis) -> Figure | None:
                 ax.axvline(fit.b_crit, color="tab:red", linestyle=":", label=f"B_crit ≈ {fit.b_crit:,.0f}")
     for ax in (ax_s, ax_e):
         ax.legend(fontsize=7)
-    fig.suptitle("Steps and samples to the target (McCandlish et al. 2018)")
+    fig.suptitle(f"Steps and {data_name} to the target (McCandlish et al. 2018)")
     return fig
 
 
@@ -126,7 +159,7 @@ def plot_time_to_target(analysis: StudyAnalysis, path: str | Path) -> Path | Non
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(
-        [s["batch_size"] for s in summary],
+        [_x(s) for s in summary],
         [s["seconds_to_target_mean"] for s in summary],
         yerr=[s["seconds_to_target_std"] or 0.0 for s in summary],
         fmt="o-",
@@ -146,7 +179,7 @@ def plot_final_metric(analysis: StudyAnalysis, path: str | Path) -> Path | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    sizes = [s["batch_size"] for s in summary]
+    sizes = [_x(s) for s in summary]
     for key, label, style in (("final", "final", "o-"), ("best", "best during training", "s--")):
         ax.errorbar(
             sizes,
@@ -168,29 +201,36 @@ def plot_final_metric(analysis: StudyAnalysis, path: str | Path) -> Path | None:
 def plot_learning_curves_by_size(
     cells: Sequence[dict[str, Any]], analysis: StudyAnalysis, path: str | Path
 ) -> Path | None:
-    """The validation metric of every cell against steps, samples and training seconds (log x), one colour
-    per batch size, one line per seed."""
+    """The validation metric of every cell against steps, samples (valid tokens in a token study) and
+    training seconds (log x), one colour per batch size, one line per seed."""
     if not cells:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    sizes = sorted({int(c["effective_batch"]) for c in cells})
+    tokens = analysis.unit == "tokens"
+
+    def size_of(cell: dict[str, Any]) -> int:
+        return int(cell.get("token_budget") or 0) if tokens else int(cell["effective_batch"])
+
+    sizes = sorted({size_of(c) for c in cells})
     cmap = plt.get_cmap("viridis")
     colours = {b: cmap(i / max(1, len(sizes) - 1)) for i, b in enumerate(sizes)}
     labelled: set[int] = set()
     metric = analysis.metric
+    data_key = "tokens" if tokens else "samples"
     for cell in cells:
-        rows = [r for r in cell.get("curve", []) if r.get(metric) is not None]
+        rows = [r for r in cell.get("curve", []) if r.get(metric) is not None and r.get(data_key) is not None]
         if not rows:
             continue
-        b = int(cell["effective_batch"])
-        label = None if b in labelled else ("full" if cell["size"] == "full" else f"B={b}")
+        b = size_of(cell)
+        label = None if b in labelled else ("full" if cell["size"] == "full" else f"B={cell['size']}")
         labelled.add(b)
         values = [float(r[metric]) for r in rows]
-        for ax, key in zip(axes, ("step", "samples", "train_seconds"), strict=True):
+        for ax, key in zip(axes, ("step", data_key, "train_seconds"), strict=True):
             xs = [max(float(r[key]), 1e-3) for r in rows]
             ax.plot(xs, values, color=colours[b], alpha=0.75, linewidth=1.1, label=label)
-    for ax, name in zip(axes, ("optimizer steps", "training samples", "training seconds"), strict=True):
+    data_name = "training tokens (valid)" if tokens else "training samples"
+    for ax, name in zip(axes, ("optimizer steps", data_name, "training seconds"), strict=True):
         ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel(metric)
@@ -198,35 +238,37 @@ def plot_learning_curves_by_size(
         if analysis.target is not None and analysis.target.metric == metric:
             ax.axhline(analysis.target.value, color="gray", linestyle=":")
     axes[0].legend(fontsize=7, title="batch size")
-    fig.suptitle(f"Learning curves: {metric} against steps, samples and seconds")
+    fig.suptitle(f"Learning curves: {metric} against steps, {'tokens' if tokens else 'samples'} and seconds")
     return _save(fig, path)
 
 
 def plot_throughput_memory(analysis: StudyAnalysis, path: str | Path) -> Path | None:
-    """Training throughput (samples/s) and peak memory (RSS, and CUDA where used) against batch size."""
-    summary = [s for s in analysis.summary if s["samples_per_second_mean"] is not None]
+    """Training throughput (samples/s, valid tokens/s in a token study) and peak memory (RSS, and CUDA where
+    used) against batch size."""
+    rate = "tokens_per_second" if analysis.unit == "tokens" else "samples_per_second"
+    summary = [s for s in analysis.summary if s[f"{rate}_mean"] is not None]
     if not summary:
         return None
     plt = _pyplot()
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
-    sizes = [s["batch_size"] for s in summary]
+    sizes = [_x(s) for s in summary]
     ax_t.errorbar(
         sizes,
-        [s["samples_per_second_mean"] for s in summary],
-        yerr=[s["samples_per_second_std"] or 0.0 for s in summary],
+        [s[f"{rate}_mean"] for s in summary],
+        yerr=[s[f"{rate}_std"] or 0.0 for s in summary],
         fmt="o-",
         capsize=3,
     )
     ax_t.set_yscale("log")
-    ax_t.set_ylabel("training samples per second")
+    ax_t.set_ylabel("training valid tokens per second" if analysis.unit == "tokens" else "training samples per second")
     ax_t.set_title("Throughput")
     _size_axis(ax_t, analysis.summary)
     mib = 2.0**20
     for key, label in (("peak_rss", "peak RSS of the process"), ("rss_growth", "RSS growth during the run")):
-        values = [(s["batch_size"], s[f"{key}_mean"]) for s in summary if s[f"{key}_mean"] is not None]
+        values = [(_x(s), s[f"{key}_mean"]) for s in summary if s[f"{key}_mean"] is not None]
         if values:
             ax_m.plot([v[0] for v in values], [v[1] / mib for v in values], "o-", label=label)
-    cuda = [(s["batch_size"], s["cuda_peak_mean"]) for s in summary if s["cuda_peak_mean"] is not None]
+    cuda = [(_x(s), s["cuda_peak_mean"]) for s in summary if s["cuda_peak_mean"] is not None]
     if cuda:
         ax_m.plot([v[0] for v in cuda], [v[1] / mib for v in cuda], "s-", label="CUDA max allocated")
     ax_m.set_ylabel("MiB")
@@ -242,14 +284,19 @@ def plot_noise_scale(
     *,
     b_crit: float | None = None,
     target_step: int | None = None,
+    tokens_per_sample: float | None = None,
 ) -> Path | None:
     """Draw :func:`noise_scale_figure` into ``path``; ``None`` (nothing written) without measurements."""
-    fig = noise_scale_figure(noise, b_crit=b_crit, target_step=target_step)
+    fig = noise_scale_figure(noise, b_crit=b_crit, target_step=target_step, tokens_per_sample=tokens_per_sample)
     return _save(fig, path) if fig is not None else None
 
 
 def noise_scale_figure(
-    noise: dict[str, Any], *, b_crit: float | None = None, target_step: int | None = None
+    noise: dict[str, Any],
+    *,
+    b_crit: float | None = None,
+    target_step: int | None = None,
+    tokens_per_sample: float | None = None,
 ) -> Figure | None:
     """``B_simple`` over training, each measurement's own ratio faintly, the sweep's ``B_crit`` and the step
     at which the target was reached when known.
@@ -260,8 +307,11 @@ def noise_scale_figure(
 
     Args:
         noise: the content of ``noise_scale.json``.
-        b_crit: the critical batch size fitted by a sweep, in samples.
+        b_crit: the critical batch size fitted by a sweep, in samples (in valid tokens with
+            ``tokens_per_sample``).
         target_step: the optimizer step at which the target was first reached.
+        tokens_per_sample: valid tokens per measured sample (text compared with a token study's knee):
+            the values are then drawn in valid tokens, ``B_simple x tokens_per_sample``.
 
     Returns:
         The figure, or ``None`` when there is no finite measurement.
@@ -269,6 +319,12 @@ def noise_scale_figure(
     measurements = [m for m in noise.get("measurements", []) if m.get("noise_scale") is not None]
     if not measurements:
         return None
+    if tokens_per_sample:
+        # Scaling tr(Sigma) scales each measurement's ratio and the averaged B_simple alike.
+        scale = tokens_per_sample
+        measurements = [
+            {**m, "noise_scale": m["noise_scale"] * scale, "trace": (m.get("trace") or 0) * scale} for m in measurements
+        ]
     plt = _pyplot()
     fig: Figure
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -295,14 +351,19 @@ def noise_scale_figure(
         ax.axvline(target_step, color="tab:green", linestyle=":", label=f"target reached (step {target_step})")
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("samples")
+    ax.set_ylabel(f"valid tokens ({tokens_per_sample:.1f} per sample)" if tokens_per_sample else "samples")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(
-        f"Gradient noise scale at batch {noise.get('batch_size')} "
+        f"Gradient noise scale at batch {_noise_batch(noise)} "
         f"({noise.get('micro_batches')} x {noise.get('b_small')} samples per measurement)"
     )
     return fig
+
+
+def _noise_batch(noise: dict[str, Any]) -> str:
+    """The noise-scale run's batch size: its token budget, or its samples."""
+    return f"{noise['token_budget']}tokens" if noise.get("token_budget") else str(noise.get("batch_size"))
 
 
 def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directory: str | Path) -> list[Path]:

@@ -68,7 +68,13 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
     if kind == "noise-scale":
         run = noise_cell(noise) if noise is not None else None
         cells = [run] if run is not None else []
-        what = f"{counted(len(cells), 'finished run')}" + (f" at batch {run['effective_batch']}" if run else "")
+        what = counted(len(cells), "finished run")
+        if run is not None:  # a token budget is shown as such, like the study's sizes
+            what += (
+                f" at batch {run['token_budget']}tokens"
+                if run.get("token_budget")
+                else f" at batch {run['effective_batch']}"
+            )
     else:
         cells = directory.cells()
         expected = len(study.get("sizes", [])) * len(study.get("seeds", []))
@@ -77,7 +83,10 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
     analysis = analyze_study(cells, target, noise_info if kind != "noise-scale" else None)
     console.print(
         f"[bold]{directory.path}[/bold]  {kind} study of {study.get('name')!r}: {what}, "
-        f"{counted(int(study.get('train_samples') or 0), 'training sample')}" + (f", target {target}" if target else "")
+        f"{counted(int(study.get('train_samples') or 0), 'training sample')}"
+        + (f" ({counted(int(study['train_tokens']), 'token')})" if study.get("train_tokens") else "")
+        + (", batch sizes in tokens" if study.get("unit") == "tokens" else "")
+        + (f", target {target}" if target else "")
     )
     if cells:
         console.print(study_table(analysis))
@@ -93,11 +102,13 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
         plots = [curves] if curves is not None else []
     if noise is not None:
         b_crit = analysis.fit.b_crit if analysis.fit is not None and analysis.fit.status == "fit" else None
+        in_tokens = analysis.unit == "tokens" and noise_info is not None and noise_info.get("tokens_per_sample")
         drawn = plot_noise_scale(
             noise,
             directory.plots / "noise_scale.png",
             b_crit=b_crit,
             target_step=noise_info.get("target_step") if noise_info else None,
+            tokens_per_sample=float(noise_info["tokens_per_sample"]) if in_tokens and noise_info else None,
         )
         if drawn is not None:
             plots.append(drawn)
@@ -113,36 +124,48 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
 
 def study_table(analysis: StudyAnalysis) -> Table:
     """One row per batch size: batch count, steps, learning rate, to-target columns, final metric, gap,
-    throughput, time per epoch and peak memory (mean ± std over seeds)."""
-    table = Table(
-        header_style="bold", show_edge=False, title=f"by batch size (mean ± std over seeds; {analysis.metric})"
-    )
-    columns = ["batch", "batches\n/epoch", "steps", "lr"]
+    throughput, time per epoch and peak memory (mean ± std over seeds).
+
+    A token study's batch column is the token budget (padded tokens per step) beside the measured valid
+    tokens per step, and its data columns count valid tokens; a sample study on text adds tokens to the
+    target beside samples."""
+    tokens = analysis.unit == "tokens"
+    with_tokens = any(s.get("tokens_to_target_mean") is not None for s in analysis.summary)
+    unit = "token budget" if tokens else "batch size"
+    table = Table(header_style="bold", show_edge=False, title=f"by {unit} (mean ± std over seeds; {analysis.metric})")
+    columns = ["batch\n(tokens)", "valid\ntokens/step"] if tokens else ["batch"]
+    columns += ["batches\n/epoch", "steps", "lr"]
     if analysis.target is not None:
-        columns += ["reached", "steps\nto target", "samples\nto target", "epochs\nto target", "seconds\nto target"]
-    columns += ["final", "best", "gap\ntrain-val", "samples/s", "seconds\n/epoch", "peak RSS\nMiB"]
+        columns += ["reached", "steps\nto target"]
+        if tokens:
+            columns += ["tokens\nto target"]
+        else:
+            columns += ["samples\nto target"] + (["tokens\nto target"] if with_tokens else [])
+        columns += ["epochs\nto target", "seconds\nto target"]
+    columns += ["final", "best", "gap\ntrain-val", "tokens/s" if tokens else "samples/s", "seconds\n/epoch"]
+    columns += ["peak RSS\nMiB"]
     for column in columns:
         table.add_column(column, justify="right")
     for s in analysis.summary:
-        cells = [
-            s["size"] if s["size"] != "full" else f"full ({s['batch_size']:,})",
-            f"{s['batches_per_epoch']:,}",
-            f"{s['steps']:,}",
-            f"{s['lr']:.4g}",
-        ]
+        size = str(s["size"]).removesuffix("tokens")
+        cells = [size if s["size"] != "full" else f"full ({s['batch_size']:,})"]
+        if tokens:
+            cells.append(_pm(s, "tokens_per_step", ",.0f", std=False))
+        cells += [f"{s['batches_per_epoch']:,}", f"{s['steps']:,}", f"{s['lr']:.4g}"]
         if analysis.target is not None:
-            cells += [
-                f"{s['reached']}/{s['seeds']}",
-                _pm(s, "steps_to_target", ",.0f"),
-                _pm(s, "samples_to_target", ",.0f"),
-                _pm(s, "epochs_to_target", ".2f"),
-                _pm(s, "seconds_to_target", ".2f"),
-            ]
+            cells += [f"{s['reached']}/{s['seeds']}", _pm(s, "steps_to_target", ",.0f")]
+            if tokens:
+                cells.append(_pm(s, "tokens_to_target", ",.0f"))
+            else:
+                cells.append(_pm(s, "samples_to_target", ",.0f"))
+                if with_tokens:
+                    cells.append(_pm(s, "tokens_to_target", ",.0f"))
+            cells += [_pm(s, "epochs_to_target", ".2f"), _pm(s, "seconds_to_target", ".2f")]
         cells += [
             _pm(s, "final", ".4f"),
             _pm(s, "best", ".4f"),
             _pm(s, "gap", "+.4f"),
-            _pm(s, "samples_per_second", ",.0f", std=False),
+            _pm(s, "tokens_per_second" if tokens else "samples_per_second", ",.0f", std=False),
             _pm(s, "epoch_seconds", ".3f", std=False),
             _mib(s.get("peak_rss_mean")),
         ]
@@ -200,11 +223,12 @@ def max_batch_line(result: dict[str, Any]) -> str:
 
 
 def _measurement_row(measurement: dict[str, Any]) -> dict[str, Any]:
-    """One noise-scale measurement: its own estimates and ``B_simple`` from their moving averages."""
+    """One noise-scale measurement: its own estimates and ``B_simple`` from their moving averages; on text
+    also the valid tokens it measured and ``B_simple`` in valid tokens."""
     grad_sq, trace = measurement.get("grad_sq"), measurement.get("trace")
     numbers = isinstance(grad_sq, (int, float)) and isinstance(trace, (int, float))
     alone = trace / grad_sq if numbers and grad_sq else None
-    return {
+    row = {
         "step": measurement.get("step"),
         "samples": measurement.get("samples"),
         "grad_sq": grad_sq,
@@ -212,12 +236,21 @@ def _measurement_row(measurement: dict[str, Any]) -> dict[str, Any]:
         "ratio_of_this_measurement": alone,
         "b_simple_ratio_of_averages": measurement.get("noise_scale"),
     }
+    if measurement.get("tokens") is not None:
+        row["tokens"] = measurement["tokens"]
+        row["b_simple_tokens"] = measurement.get("noise_scale_tokens")
+    return row
 
 
 def _noise_line(noise: dict[str, Any], target: Target | None) -> str:
-    parts = [f"Gradient noise scale at batch {noise.get('batch_size')}:"]
+    batch = f"{noise['token_budget']}tokens" if noise.get("token_budget") else noise.get("batch_size")
+    parts = [f"Gradient noise scale at batch {batch}:"]
     if noise.get("b_simple_final") is not None:
-        parts.append(f"B_simple ≈ {noise['b_simple_final']:,.0f} samples at the end of training")
+        tokens = noise.get("b_simple_final_tokens")
+        in_tokens = (
+            f" = {tokens:,.0f} valid tokens ({noise['tokens_per_sample']:.1f} per sample)" if tokens is not None else ""
+        )
+        parts.append(f"B_simple ≈ {noise['b_simple_final']:,.0f} samples{in_tokens} at the end of training")
     if noise.get("b_simple_at_target") is not None:
         parts.append(
             f"{noise['b_simple_at_target']:,.0f} when {target} was first reached (step {noise['target_step']})"

@@ -9,6 +9,9 @@ Example:
     ...                    target=parse_target("val_accuracy=0.95")),
     ...     "studies/digits",
     ... )  # doctest: +SKIP
+
+A text config can be swept in samples or in token budgets (``parse_sizes("512tokens,2048tokens")``); a
+study is in one unit, and token budgets need text data.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchlab.config import make_config
 from batchlab.data.pipeline import prepare_data
 from batchlab.errors import ConfigError
 from batchlab.plural import counted
 from batchlab.study.cell import CellSettings, cell_config, cell_name, run_cell
 from batchlab.study.directory import StudyDirectory, fingerprint
-from batchlab.study.sizes import BatchSize, SizeSpec, resolve_sizes
+from batchlab.study.plan import EpochPlan, epoch_plan, has_tokens
+from batchlab.study.sizes import BatchSize, SizeSpec, SizeUnit, resolve_sizes, size_unit
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
     from batchlab.data.pipeline import PreparedData
     from batchlab.study.targets import Target
 
-__all__ = ["BatchSizeStudy", "available_metrics", "run_batch_size_study"]
+__all__ = ["BatchSizeStudy", "available_metrics", "full_batch_plan", "run_batch_size_study"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ class BatchSizeStudy:
     """What to sweep.
 
     Attributes:
-        sizes: batch sizes (integers in samples, or ``"full"``); clipped to the training split.
+        sizes: batch sizes: integers in samples, token budgets such as ``"512tokens"`` (text), or
+            ``"full"``; one unit per study; clipped to the training split.
         seeds: ``train.seed`` of each repetition.
         target: the metric value whose steps, samples and seconds to first reach are measured.
         settings: budget, learning-rate scaling, warmup and evaluation interval shared by all cells.
@@ -62,6 +68,14 @@ def available_metrics(data: PreparedData) -> list[str]:
     if data.val is not None and len(data.val):
         names += ["val_loss"] + (["val_accuracy"] if classification else ["val_mse", "val_mae", "val_r2"])
     return names
+
+
+def full_batch_plan(config: Config, data: PreparedData) -> EpochPlan:
+    """The epoch of one batch holding the whole training split: its samples (windows for a language
+    model) are ``N``, its padded tokens the largest token budget that still changes anything."""
+    raw = config.model_dump(mode="json")
+    raw["train"].update(batch_size="full", accumulate=1)
+    return epoch_plan(make_config(raw), data)
 
 
 def run_batch_size_study(
@@ -90,27 +104,34 @@ def run_batch_size_study(
         The records of all finished cells in the directory (see :func:`batchlab.study.cell.run_cell`).
 
     Raises:
-        ConfigError: a size, seed, target or setting is invalid, or the directory holds another study.
+        ConfigError: a size, seed, target or setting is invalid (token budgets on data without text among
+            them), or the directory holds another study.
         DataError: the data cannot be loaded.
     """
     if not study.seeds:
         raise ConfigError("--seeds: at least one seed is needed")
+    unit = size_unit(study.sizes)
     data = prepare_data(config.data)
-    train_samples = len(data.train)
-    sizes = resolve_sizes(study.sizes, train_samples)
+    full = full_batch_plan(config, data)
+    train_samples = full.samples
+    sizes = resolve_sizes(study.sizes, train_samples, full_tokens=full.padded_tokens if has_tokens(data) else None)
     if study.target is not None and study.target.metric not in available_metrics(data):
         raise ConfigError(
             f"--target: {study.target.metric!r} is not a metric of this data; "
             f"available: {', '.join(available_metrics(data))}"
         )
     cells = [(size, seed) for size in sizes for seed in study.seeds]
-    configs = {cell_name(s, seed): cell_config(config, s, seed, study.settings, train_samples) for s, seed in cells}
+    configs = {
+        cell_name(s, seed): cell_config(config, s, seed, study.settings, train_samples, data=data) for s, seed in cells
+    }
     directory = StudyDirectory(study_dir)
-    directory.open(_study_record(config, study, sizes, train_samples, command))
+    directory.open(_study_record(config, study, sizes, train_samples, command, unit, full))
     say = console.print if console is not None else (lambda *a, **k: None)
+    tokens = f" ({full.tokens:,} tokens)" if full.tokens is not None else ""
     say(
-        f"Study: {counted(len(sizes), 'batch size')} x {counted(len(study.seeds), 'seed')} = "
-        f"{counted(len(cells), 'cell')} on {counted(train_samples, 'training sample')} -> {directory.path}"
+        f"Study: {counted(len(sizes), 'batch size')}{' in tokens' if unit == 'tokens' else ''} x "
+        f"{counted(len(study.seeds), 'seed')} = {counted(len(cells), 'cell')} on "
+        f"{counted(train_samples, 'training sample')}{tokens} -> {directory.path}"
     )
     for number, (size, seed) in enumerate(cells, start=1):
         name = cell_name(size, seed)
@@ -128,6 +149,7 @@ def run_batch_size_study(
             stop_at_target=study.settings.stop_at_target,
             progress=progress,
             console=console,
+            size=size,
         )
         directory.write_cell(name, record)
         say(f"{prefix}: {_cell_line(record, size, study.target)}")
@@ -135,14 +157,24 @@ def run_batch_size_study(
 
 
 def _study_record(
-    config: Config, study: BatchSizeStudy, sizes: list[BatchSize], train_samples: int, command: str | None
+    config: Config,
+    study: BatchSizeStudy,
+    sizes: list[BatchSize],
+    train_samples: int,
+    command: str | None,
+    unit: SizeUnit,
+    full: EpochPlan,
 ) -> dict[str, Any]:
     shared_config = config.model_dump(mode="json")
     shared_config.pop("name", None)
     shared_config["train"].pop("batch_size", None)
     shared_config["train"].pop("seed", None)
-    shared = {"config": shared_config, "settings": study.settings.to_dict()}
+    shared: dict[str, Any] = {"config": shared_config, "settings": study.settings.to_dict()}
+    if unit == "tokens":
+        # Only token studies name their unit, so that sample studies keep their earlier fingerprint.
+        shared["unit"] = unit
     target = study.target
+    tokens = {"train_tokens": full.tokens} if full.tokens is not None else {}
     return {
         "kind": "batch-size",
         "version": 1,
@@ -150,6 +182,8 @@ def _study_record(
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "command": command,
         "train_samples": train_samples,
+        **tokens,
+        "unit": unit,
         "sizes": [s.label for s in sizes],
         "seeds": list(study.seeds),
         "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
@@ -168,7 +202,11 @@ def _cell_line(record: dict[str, Any], size: BatchSize, target: Target | None) -
         if hit is None:
             parts.append(f"{target} not reached")
         else:
-            parts.append(f"{target} at step {hit.step} ({counted(hit.samples, 'sample')}, {hit.seconds:.2f} s)")
+            if size.unit == "tokens" and hit.tokens is not None:
+                amount = counted(hit.tokens, "token")
+            else:
+                amount = counted(hit.samples, "sample")
+            parts.append(f"{target} at step {hit.step} ({amount}, {hit.seconds:.2f} s)")
     final = record["final"]
     metric = target.metric if target is not None else next((k for k in ("val_accuracy", "val_r2") if k in final), None)
     if metric and metric in final:

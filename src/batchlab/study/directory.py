@@ -133,11 +133,11 @@ class StudyDirectory:
         return False
 
     def cells(self) -> list[dict[str, Any]]:
-        """Every finished cell in ``runs/``, ordered by batch size then seed."""
+        """Every finished cell in ``runs/``, ordered by batch size (the token budget in a token study) then seed."""
         if not self.runs.is_dir():
             return []
         records = [r for r in (self.cell(p.name) for p in sorted(self.runs.iterdir()) if p.is_dir()) if r]
-        return sorted(records, key=lambda r: (int(r["batch_size"]), int(r["seed"])))
+        return sorted(records, key=lambda r: (int(r.get("token_budget") or r["batch_size"]), int(r["seed"])))
 
 
 def fingerprint(shared: dict[str, Any]) -> str:

@@ -10,6 +10,10 @@ in the same directory, the report compares it with the fitted critical batch siz
 Each measurement holds that measurement's own estimates of ``|G|^2`` and ``tr(Sigma)``; its
 ``noise_scale`` is ``B_simple`` from their exponential moving averages, a ratio of averages (the average
 of the single-measurement ratios would be biased, and can be negative).
+
+On text the estimate is also given in valid tokens (``B_simple x`` the measured tokens per sample; see
+:mod:`batchlab.train.callbacks.noise_scale` for why), to compare with the knee of a token-budget study. The
+config's batch size may itself be a token budget.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchlab.config import NoiseScaleConfig, samples_of
+from batchlab.config import NoiseScaleConfig
 from batchlab.data.pipeline import prepare_data
 from batchlab.plural import counted
+from batchlab.study.batch_size import full_batch_plan
 from batchlab.study.cell import CellSettings, cell_config, run_cell
 from batchlab.study.directory import StudyDirectory
+from batchlab.study.plan import has_tokens
 from batchlab.study.sizes import resolve_sizes
 from batchlab.study.targets import Target, first_reached
 
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
 
     from batchlab.config import Config
 
-__all__ = ["NOISE_FILE", "NoiseSettings", "noise_cell", "noise_summary", "run_noise_scale_study"]
+__all__ = ["NOISE_FILE", "NoiseSettings", "noise_cell", "noise_summary", "run_noise_scale_study", "tokens_per_sample"]
 
 NOISE_FILE = "noise_scale.json"
 
@@ -111,9 +117,11 @@ def run_noise_scale_study(
             console.print(f"Noise scale: finished earlier in {directory.path / NOISE_FILE}, kept")
         return existing
     data = prepare_data(config.data)
-    train_samples = len(data.train)
-    size = resolve_sizes([samples_of(config.train.batch_size, train_samples)], train_samples)[0]
-    cell = cell_config(config, size, config.train.seed, settings, train_samples)
+    full = full_batch_plan(config, data)
+    train_samples = full.samples
+    full_tokens = full.padded_tokens if has_tokens(data) else None
+    size = resolve_sizes([config.train.batch_size], train_samples, full_tokens=full_tokens)[0]
+    cell = cell_config(config, size, config.train.seed, settings, train_samples, data=data)
     # The run builder adds the estimator from train.noise_scale (replacing the config's own settings).
     measure = NoiseScaleConfig(
         enabled=True,
@@ -138,12 +146,13 @@ def run_noise_scale_study(
         directory.write(study)
     run_dir = directory.path / "noise_scale"
     directory.clear_path(run_dir)
-    run = run_cell(cell, run_dir, data, progress=progress, console=console)
+    run = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
     estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
     result = {
         "kind": "noise-scale",
         "request": wanted,
         "batch_size": run["effective_batch"],
+        **({"token_budget": run["token_budget"]} if run.get("token_budget") else {}),
         "b_small": estimate["b_small"],
         "b_big": estimate["b_big"],
         "every_steps": noise.every_steps,
@@ -161,8 +170,10 @@ def run_noise_scale_study(
     directory.write_json(NOISE_FILE, _finite(result))
     if console is not None:
         summary = noise_summary(result, target)
+        in_tokens = summary.get("b_simple_final_tokens")
+        tokens = f" ≈ {_fmt(in_tokens)} valid tokens" if in_tokens is not None else ""
         console.print(
-            f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples at the end of training "
+            f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples{tokens} at the end of training "
             f"({counted(len(estimate['measurements']), 'measurement')} of {noise.micro_batches} x "
             f"{counted(estimate['b_small'], 'sample')})"
         )
@@ -196,7 +207,9 @@ def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any
     Returns:
         ``batch_size``, ``b_simple_final``, ``b_simple_at_target`` (``None`` without a target or when not
         reached), ``target_step``, ``b_simple_median_late`` (median of ``B_simple``, the ratio of the
-        moving averages, over the second half of the measurements).
+        moving averages, over the second half of the measurements), in samples. On text also
+        ``tokens_per_sample`` (valid tokens per measured sample) and the three values in valid tokens,
+        ``*_tokens``; and ``token_budget`` when the run's batch size was one.
     """
     measurements = [m for m in noise.get("measurements", []) if _is_number(m.get("noise_scale"))]
     final = measurements[-1]["noise_scale"] if measurements else None
@@ -208,13 +221,36 @@ def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any
             before = [m for m in measurements if m["step"] <= hit.step]
             at_target = before[-1]["noise_scale"] if before else None
     late = [m["noise_scale"] for m in measurements[len(measurements) // 2 :]]
-    return {
+    summary = {
         "batch_size": noise.get("batch_size"),
         "b_simple_final": final,
         "b_simple_at_target": at_target,
         "target_step": target_step,
         "b_simple_median_late": statistics.median(late) if late else None,
     }
+    return {**summary, **_in_tokens(summary, noise)}
+
+
+def tokens_per_sample(noise: dict[str, Any]) -> float | None:
+    """Valid tokens per sample over all measured micro-batches of a noise-scale run (``None`` without text)."""
+    measured = [m for m in noise.get("measurements", []) if _is_number(m.get("tokens"))]
+    b_big = noise.get("b_big")
+    if not measured or not _is_number(b_big) or not b_big:
+        return None
+    return sum(float(m["tokens"]) for m in measured) / (len(measured) * float(b_big))
+
+
+def _in_tokens(summary: dict[str, Any], noise: dict[str, Any]) -> dict[str, Any]:
+    """The summary's ``B_simple`` values in valid tokens, for text runs."""
+    per_sample = tokens_per_sample(noise)
+    extra: dict[str, Any] = {"token_budget": noise["token_budget"]} if noise.get("token_budget") else {}
+    if per_sample is None:
+        return extra
+    extra["tokens_per_sample"] = per_sample
+    for key in ("b_simple_final", "b_simple_at_target", "b_simple_median_late"):
+        value = summary[key]
+        extra[key + "_tokens"] = value * per_sample if _is_number(value) else None
+    return extra
 
 
 def _is_number(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""Targets such as ``val_accuracy=0.95``: when a run first reaches one, in steps, samples and seconds.
+"""Targets such as ``val_accuracy=0.95``: when a run first reaches one, in steps, samples, tokens and seconds.
 
 The direction comes from the metric's name: losses and errors (``val_loss``, ``val_mse``, ``val_mae``)
 must fall to the value, everything else (``val_accuracy``, ``val_r2``) must rise to it. ``>=`` or ``<=``
@@ -10,7 +10,7 @@ instead of ``=`` states the direction explicitly.
 >>> rows = [{"step": 10, "samples": 320, "seconds": 0.5, "val_accuracy": 0.9},
 ...         {"step": 20, "samples": 640, "seconds": 1.0, "val_accuracy": 0.96}]
 >>> first_reached(rows, target)
-TargetHit(step=20, samples=640, seconds=1.0, index=1)
+TargetHit(step=20, samples=640, seconds=1.0, index=1, tokens=None)
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ class TargetHit:
         samples: training samples consumed.
         seconds: seconds of training until then (the clock the rows carry in ``time_key``).
         index: the row's position in the history.
+        tokens: valid (unpadded) training tokens consumed, for text runs (their ``tokens`` column);
+            ``None`` otherwise.
     """
 
     step: int
     samples: int
     seconds: float
     index: int
+    tokens: int | None = None
 
 
 def parse_target(text: str) -> Target:
@@ -97,12 +100,19 @@ def first_reached(rows: Sequence[dict[str, Any]], target: Target, *, time_key: s
     """The first row whose ``target.metric`` meets the target, or ``None`` if none does.
 
     Args:
-        rows: metrics rows in order (``step``, ``samples``, ``time_key`` and the metric).
+        rows: metrics rows in order (``step``, ``samples``, ``time_key``, the metric, and ``tokens`` for text).
         target: what to reach.
         time_key: the row field that holds seconds since training started.
     """
     for index, row in enumerate(rows):
         value = row.get(target.metric)
         if value is not None and target.reached(float(value)):
-            return TargetHit(int(row["step"]), int(row["samples"]), float(row.get(time_key) or 0.0), index)
+            tokens = row.get("tokens")
+            return TargetHit(
+                int(row["step"]),
+                int(row["samples"]),
+                float(row.get(time_key) or 0.0),
+                index,
+                None if tokens is None else int(tokens),
+            )
     return None

@@ -91,3 +91,68 @@ def test_too_few_samples_disable_measurement() -> None:
     callback = GradientNoiseScale(MiniBatches(torch.zeros(3, 2), torch.zeros(3), 2), _mse, micro_batches=4)
     callback.on_step_end(LoopState(step=10))
     assert callback.micro_batch_size == 0 and not callback.measurements
+
+
+class _MeanEmbedding(torch.nn.Module):
+    """Token ids ``(batch, time)`` with lengths -> 2 logits from the mean embedding of the valid tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(20, 4)
+        self.out = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = (torch.arange(x.shape[1]) < lengths[:, None]).float()
+        pooled = (self.embed(x) * mask[..., None]).sum(dim=1) / lengths[:, None].float()
+        return self.out(pooled)
+
+
+def test_on_text_the_noise_scale_is_also_given_in_valid_tokens() -> None:
+    from batchlab.data.sequences.batches import SequenceBatches
+    from batchlab.data.sequences.ragged import Ragged
+
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 11, (40,), generator=generator)
+    texts = Ragged.from_sequences([torch.randint(1, 20, (int(n),), generator=generator) for n in lengths])
+    labels = torch.randint(0, 2, (40,), generator=generator)
+    model = _MeanEmbedding()
+    objective = make_objective("classification", 2)
+    # 4 micro-batches of 10 draw all 40 texts: each measurement holds every valid token of the split once.
+    callback = GradientNoiseScale(SequenceBatches(texts, labels, 10), objective.loss, micro_batches=4)
+    callback.context = TrainingContext(model, torch.optim.SGD(model.parameters(), lr=0.0))
+    state = LoopState()
+    for _ in range(3):
+        state.step += 1
+        callback.measure(state)
+    assert [m["tokens"] for m in callback.measurements] == [float(lengths.sum())] * 3
+    assert callback.tokens_per_sample == pytest.approx(float(lengths.float().mean()))
+    assert callback.noise_scale_tokens == pytest.approx(callback.ema.noise_scale * float(lengths.float().mean()))
+    assert callback.measurements[-1]["noise_scale_tokens"] == pytest.approx(callback.noise_scale_tokens)
+    logs: dict[str, float] = {}
+    callback.on_evaluate(state, logs)
+    assert logs["noise_scale_tokens"] == pytest.approx(logs["noise_scale"] * float(lengths.float().mean()))
+
+
+def test_language_model_windows_count_context_tokens_per_sample() -> None:
+    from batchlab.data.sequences.windows import WindowBatches
+
+    ids = torch.randint(0, 12, (400,), generator=torch.Generator().manual_seed(1))
+    model = torch.nn.Sequential(torch.nn.Embedding(12, 8), torch.nn.Linear(8, 12))
+    objective = make_objective("language_model", 12)
+    callback = GradientNoiseScale(WindowBatches(ids, 8, 4), objective.loss, micro_batches=3)
+    callback.context = TrainingContext(model, torch.optim.SGD(model.parameters(), lr=0.0))
+    callback.measure(LoopState())
+    assert callback.measurements[0]["tokens"] == 3 * 4 * 8
+    assert callback.tokens_per_sample == 8.0
+
+
+def test_fixed_size_samples_have_no_noise_scale_in_tokens() -> None:
+    x, y = torch.randn(64, 3), torch.randn(64)
+    model = torch.nn.Linear(3, 1)
+    callback = GradientNoiseScale(MiniBatches(x, y, 8), _mse, micro_batches=2)
+    callback.context = TrainingContext(model, torch.optim.SGD(model.parameters(), lr=0.0))
+    callback.measure(LoopState())
+    logs: dict[str, float] = {}
+    callback.on_evaluate(LoopState(), logs)
+    assert "tokens" not in callback.measurements[0] and callback.tokens_per_sample is None
+    assert "noise_scale" in logs and "noise_scale_tokens" not in logs

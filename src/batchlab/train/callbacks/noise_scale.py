@@ -12,6 +12,24 @@ The measurement runs in training mode (dropout, batch statistics) like the real 
 training: the random number generators are forked and module buffers (batch-norm running statistics) are
 restored afterwards, so a run with the callback follows the same trajectory as one without. Its cost is
 ``micro_batches`` extra forward and backward passes every ``every_steps`` steps.
+
+**Text: the noise scale in tokens.** ``B_simple`` counts samples, because the estimator's ``B`` is the
+number of independent draws whose gradients are averaged: a text for a classifier, a window for a
+language model. On text each measurement also counts the valid (unpadded) tokens of its micro-batches,
+and the callback logs ``noise_scale_tokens = noise_scale x tokens_per_sample``, where
+``tokens_per_sample`` is valid tokens over samples across all measurements so far. The micro-batches are
+uniform draws from the training split, so this is an unbiased estimate of the split's mean length, and
+the product is the expected number of valid tokens in ``B_simple`` random samples. That is the unit in
+which a token-budget study counts its batches (valid tokens per optimizer step: over an epoch every sample
+is served once, so tokens per step = samples per step x mean length, however the samples are grouped).
+
+For a language model this is exact: every window has ``context`` tokens and the loss is a mean over
+tokens. For classification it holds on average, with two caveats that the report states. Token batches
+hold many short texts or few long ones; a step's noise goes as ``1 / samples``, and the mean of
+``1 / samples`` over steps exceeds ``1 / mean samples``, so token batches are somewhat noisier than their
+mean size suggests, and the knee in tokens tends to sit at or above ``B_simple x tokens_per_sample``. And
+the loss is a mean over texts, so a long text weighs as much as a short one: the conversion says how many
+tokens ``B_simple`` texts bring, not that tokens are independent draws.
 """
 
 from __future__ import annotations
@@ -27,6 +45,7 @@ from batchlab.train.callbacks.base import Callback
 from batchlab.train.noise_estimate import NoiseEMA, unbiased_estimates
 
 if TYPE_CHECKING:
+    from batchlab.data.batch import Batch
     from batchlab.data.sharding import PlannedBatches
     from batchlab.train.state import LoopState
 
@@ -38,7 +57,7 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class GradientNoiseScale(Callback):
-    """Logs ``noise_scale`` (``B_simple``, in samples) in the metrics rows.
+    """Logs ``noise_scale`` (``B_simple``, in samples) in the metrics rows, and ``noise_scale_tokens`` on text.
 
     Args:
         batches: the training mini-batches (their tensors and augmentation are used; their order is not).
@@ -52,7 +71,8 @@ class GradientNoiseScale(Callback):
 
     Attributes:
         measurements: one dict per measurement: ``step``, ``samples``, ``grad_sq``, ``trace`` (this
-            measurement's estimates), ``noise_scale`` (the averaged ``B_simple`` after it).
+            measurement's estimates), ``noise_scale`` (the averaged ``B_simple`` after it), and on text
+            ``tokens`` (valid tokens in its ``B_big`` samples) and ``noise_scale_tokens``.
 
     Example:
         >>> GradientNoiseScale(batches, objective.loss, every_steps=10, micro_batches=4)  # doctest: +SKIP
@@ -100,6 +120,22 @@ class GradientNoiseScale(Callback):
         """Samples behind the mean gradient of one measurement."""
         return self.micro_batch_size * self.micro_batches
 
+    @property
+    def tokens_per_sample(self) -> float | None:
+        """Valid tokens per sample over every measured micro-batch so far (``None`` without tokens)."""
+        measured = [m for m in self.measurements if m.get("tokens") is not None]
+        if not measured:
+            return None
+        return sum(m["tokens"] for m in measured) / (len(measured) * self.b_big)
+
+    @property
+    def noise_scale_tokens(self) -> float | None:
+        """The averaged ``B_simple`` in valid tokens: ``noise_scale x tokens_per_sample`` (text only)."""
+        per_sample = self.tokens_per_sample
+        if per_sample is None or not self.ema.count:
+            return None
+        return self.ema.noise_scale * per_sample
+
     def on_step_end(self, state: LoopState) -> None:
         if self.micro_batch_size >= 1 and state.step % self.every_steps == 0:
             self.measure(state)
@@ -107,10 +143,13 @@ class GradientNoiseScale(Callback):
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
         if self.ema.count:
             logs["noise_scale"] = self.ema.noise_scale
+            in_tokens = self.noise_scale_tokens
+            if in_tokens is not None:
+                logs["noise_scale_tokens"] = in_tokens
 
     def measure(self, state: LoopState) -> dict[str, float]:
         """Take one measurement at the current weights and fold it into the averages."""
-        g_small_sq, g_big_sq = self._squared_norms(state.epoch)
+        g_small_sq, g_big_sq, tokens = self._squared_norms(state.epoch)
         population = self.batches.num_samples
         estimate = unbiased_estimates(
             g_small_sq=g_small_sq,
@@ -127,11 +166,17 @@ class GradientNoiseScale(Callback):
             "trace": estimate.trace,
             "noise_scale": self.ema.noise_scale,
         }
+        if tokens is not None:
+            record["tokens"] = float(tokens)
         self.measurements.append(record)
+        in_tokens = self.noise_scale_tokens
+        if in_tokens is not None:
+            record["noise_scale_tokens"] = in_tokens
         return record
 
-    def _squared_norms(self, epoch: int) -> tuple[float, float]:
-        """``mean_i |g_i|^2`` over the micro-batch gradients ``g_i``, and ``|mean_i g_i|^2``."""
+    def _squared_norms(self, epoch: int) -> tuple[float, float, int | None]:
+        """``mean_i |g_i|^2`` over the micro-batch gradients ``g_i``, ``|mean_i g_i|^2``, and the valid tokens
+        of the micro-batches (``None`` for fixed-size samples)."""
         model = self.context.model
         params = [p for p in model.parameters() if p.requires_grad]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + len(self.measurements))
@@ -142,11 +187,14 @@ class GradientNoiseScale(Callback):
         devices = [device.index or 0] if device.type == "cuda" else []
         small_sq = torch.zeros((), dtype=torch.float64, device=device)
         total: list[torch.Tensor | None] = [None] * len(params)
+        tokens: int | None = None
         with torch.random.fork_rng(devices=devices):
             for i in range(self.micro_batches):
                 rows = order[i * self.b_small : (i + 1) * self.b_small]
                 # Negative indices: augmentation seeds that no training batch uses.
                 batch = self.batches.gather(rows, epoch, -(i + 1 + self.micro_batches * len(self.measurements)))
+                if _is_text(batch):
+                    tokens = (tokens or 0) + batch.tokens
                 loss = self.loss(model(*batch.inputs), batch.y)
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for j, grad in enumerate(grads):
@@ -165,8 +213,8 @@ class GradientNoiseScale(Callback):
         g_small_sq = float(small_sq) / self.micro_batches
         g_big_sq = float(big_sq) / self.micro_batches**2
         if not (math.isfinite(g_small_sq) and math.isfinite(g_big_sq)):
-            return math.nan, math.nan
-        return g_small_sq, g_big_sq
+            return math.nan, math.nan, tokens
+        return g_small_sq, g_big_sq, tokens
 
     def state_dict(self) -> dict[str, Any]:
         return {"ema": self.ema.state_dict(), "measurements": self.measurements}
@@ -174,3 +222,8 @@ class GradientNoiseScale(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ema.load_state_dict(state["ema"])
         self.measurements = [dict(m) for m in state.get("measurements", [])]
+
+
+def _is_text(batch: Batch) -> bool:
+    """Token ids (not audio or table features): padded texts with lengths, or language-model windows."""
+    return not batch.x.is_floating_point() and (batch.lengths is not None or batch.y.dim() > 1)
