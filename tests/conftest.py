@@ -55,3 +55,38 @@ def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+# ------------------------------------------------------------------------------ slices of real text
+
+
+def _real_file(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"real dataset {path} is absent (it sits beside the repo on dev and CI machines)")
+    return path
+
+
+SMS_SLICE_ROWS = 600
+"""Messages in the SMS slice (the file's first rows: about 13% spam, as in the whole file)."""
+SHAKESPEARE_SLICE_CHARS = 24_000
+"""Characters in the Tiny Shakespeare slice (the first scenes of Coriolanus)."""
+
+
+@pytest.fixture(scope="session")
+def sms_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first messages of the SMS Spam Collection, as the header-less TSV file it is."""
+    source = _real_file("sms-spam", "SMSSpamCollection")
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:SMS_SLICE_ROWS]
+    path = tmp_path_factory.mktemp("sms") / "sms.tsv"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shakespeare_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first characters of Tiny Shakespeare, as a ``.txt`` corpus."""
+    source = _real_file("tinyshakespeare", "input.txt")
+    path = tmp_path_factory.mktemp("shakespeare") / "shakespeare.txt"
+    path.write_text(source.read_text(encoding="utf-8")[:SHAKESPEARE_SLICE_CHARS], encoding="utf-8")
+    return path
