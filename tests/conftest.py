@@ -38,21 +38,26 @@ class CliResult:
     stderr: str
 
 
+def run_batchlab(*args: str, cwd: Path, timeout: float = 600) -> CliResult:
+    """Run ``python -m batchlab ARGS`` in a fresh process in ``cwd`` and capture its output."""
+    env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-m", "batchlab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
 @pytest.fixture
 def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run ``python -m batchlab ARGS`` in a fresh process, in ``tmp_path``, and capture its output."""
 
     def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
-        env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
-        done = subprocess.run(
-            [sys.executable, "-m", "batchlab", *args],
-            cwd=cwd or tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return CliResult(done.returncode, done.stdout, done.stderr)
+        return run_batchlab(*args, cwd=cwd or tmp_path, timeout=timeout)
 
     return run
 
