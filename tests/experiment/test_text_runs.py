@@ -297,3 +297,29 @@ def test_bucketing_pads_a_third_of_random_batching_on_the_sms_file(shared_data: 
         return padded - valid
 
     assert padded_tokens(True) <= padded_tokens(False) / 3
+
+
+def test_a_language_model_keeps_the_weights_of_its_lowest_val_bpc(shakespeare_slice: Path, tmp_path: Path) -> None:
+    config = lm_config(shakespeare_slice, early_stopping={"monitor": "val_bpc", "patience": 10})
+    result = fit(config, tmp_path / "run")
+    values = [row["val_bpc"] for row in result.history]
+    assert len(set(values)) == len(values) > 1
+    best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
+    assert best["monitor"] == "val_bpc" and best["value"] == pytest.approx(min(values))  # bits: lower is better
+
+
+def test_tuning_a_language_model_minimizes_its_val_bpc(shakespeare_slice: Path, tmp_path: Path) -> None:
+    from batchlab.errors import ConfigError
+    from batchlab.tune.runner import run_study
+    from batchlab.tune.settings import make_settings
+    from batchlab.tune.space import parse_space
+
+    config = make_config(lm_config(shakespeare_slice, max_steps=10, val_every_steps=None))
+    space = parse_space({"train.optimizer.lr": {"choice": [0.0003, 0.01]}})
+    with pytest.raises(ConfigError, match="--metric val_accuracy: .* they log train_loss, val_loss, val_bpc$"):
+        run_study(make_settings(config, space, method="grid", study_dir=tmp_path / "wrong"))
+    settings = make_settings(config, space, method="grid", metric="val_bpc", study_dir=tmp_path / "study")
+    assert settings.direction == "minimize"
+    outcome = run_study(settings)
+    values = [row.value for row in outcome.rows]
+    assert outcome.best is not None and len(values) == 2 and outcome.best.value == min(values) < max(values)
