@@ -127,6 +127,39 @@ def _npz(root: Path) -> list[str]:
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
 
 
+SMS = "".join(
+    f"{label}\t{text}\n"
+    for label, text in [("ham", "Ok lar... Joking wif u oni..."), ("spam", "WINNER!! Claim your prize, call now")] * 20
+)
+CORPUS = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
+SMS_CONFIG = (
+    "data: {source: sms.tsv, header: false, columns: [label, message], text: message}\n"
+    "model: {name: bag, embed: 8}\ntrain: {epochs: 1}\n"
+)
+LM_CONFIG = (
+    "data: {source: corpus.txt, task: language_model, context: 16, split: {val: 0.2, test: 0}}\n"
+    "model: {name: gpt, embed: 16, layers: 1, heads: 2}\ntrain: {batch_size: 4, epochs: null, max_steps: 2}\n"
+)
+
+
+def _text_run(root: Path, kind: str) -> Path:
+    """A trained text classifier (``kind="classifier"``) or character language model in ``root``."""
+    (root / "sms.tsv").write_text(SMS)
+    (root / "corpus.txt").write_text(CORPUS)
+    (root / "t.yaml").write_text(
+        SMS_CONFIG.replace("epochs: 1", "epochs: 1, batch_size: 8") if kind == "classifier" else LM_CONFIG
+    )
+    result = runner.invoke(app, ["train", "t.yaml", "--run-dir", kind, "-q", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    return root / kind
+
+
+def _predict_on_language_model(root: Path) -> list[str]:
+    run = _text_run(root, "lm")
+    (root / "texts.txt").write_text("Speak, speak.\n")
+    return ["predict", str(run), "texts.txt", "-o", "out.csv"]
+
+
 def _busy_run_dir(root: Path) -> list[str]:
     (root / "run").mkdir()
     (root / "run" / "keep.txt").write_text("mine")
@@ -273,6 +306,51 @@ CASES: list[Case] = [
     ),
     ("audio", "image augmentation on recordings", recordings(data="  augment: [specaugment, hflip]\n")),
     ("audio", "audio augmentation on a table", config("data: {source: iris, augment: [specaugment]}")),
+    ("text", "empty corpus", data_file("corpus.txt", "  \n\n", LM_CONFIG)),
+    ("text", "corpus shorter than one context window", data_file("corpus.txt", "To be, or not to be\n", LM_CONFIG)),
+    (
+        "text",
+        "validation section shorter than one context window",
+        data_file("corpus.txt", CORPUS[:200], LM_CONFIG.replace("context: 16", "context: 64")),
+    ),
+    (
+        "text",
+        "label column that is all one class",
+        data_file("sms.tsv", SMS.replace("spam\t", "ham\t"), SMS_CONFIG),
+    ),
+    (
+        "text",
+        "word vocabulary smaller than its special tokens",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("text: message}", "text: message, tokenizer: {kind: word, vocab_size: 3}}"),
+        ),
+    ),
+    (
+        "text",
+        "BPE vocabulary smaller than its special and byte tokens",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("text: message}", "text: message, tokenizer: {kind: bpe, vocab_size: 100}}"),
+        ),
+    ),
+    ("text", "token budget on a table", config("data: {source: iris}\ntrain: {batch_size: 512tokens}")),
+    ("text", "table that is not UTF-8", data_file("sms.tsv", b"ham\tcaf\xe9 at 5?\n" + SMS.encode(), SMS_CONFIG)),
+    ("text", "corpus that is not UTF-8", data_file("corpus.txt", CORPUS.encode() + b"ma\xeetre\n", LM_CONFIG)),
+    ("text", "missing text column", data_file("sms.tsv", SMS, SMS_CONFIG.replace("text: message", "text: msg"))),
+    (
+        "text",
+        "prompt with characters outside the vocabulary",
+        custom(lambda root: ["generate", str(_text_run(root, "lm")), "--prompt", "First ☃ Citizen"]),
+    ),
+    (
+        "text",
+        "`generate` on a classification run",
+        custom(lambda root: ["generate", str(_text_run(root, "classifier")), "--prompt", "hi"]),
+    ),
+    ("text", "`predict` on a language-model run", custom(_predict_on_language_model)),
     ("cli", "`--set` without `=`", config("{}", "train.batch_size")),
     ("cli", "train without a config", custom(lambda root: ["train"])),
     ("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),
@@ -299,6 +377,7 @@ def main() -> None:
             message = message.replace("|", "\\|")
             message = message.replace(str(root), "DIR").replace(folder, "DIR")
             leftover = "run" if (root / "run").exists() and name != "run directory that is not empty" else "nothing"
+            leftover = "out.csv" if (root / "out.csv").exists() else leftover
             pwned = (root / "pwned").exists()
             rows.append(
                 f"| {kind} | {name} | {result.exit_code} | `{message}` | {leftover}{' (CODE RAN!)' if pwned else ''} |"

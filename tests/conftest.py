@@ -38,23 +38,28 @@ class CliResult:
     stderr: str
 
 
+def run_batchlab(*args: str, cwd: Path, timeout: float = 600) -> CliResult:
+    """Run ``python -m batchlab ARGS`` in a fresh process in ``cwd`` and capture its output."""
+    env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
+    # This checkout's sources, whatever the working directory (a relative PYTHONPATH would not resolve).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-m", "batchlab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
 @pytest.fixture
 def batchlab_cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run ``python -m batchlab ARGS`` in a fresh process, in ``tmp_path``, and capture its output."""
 
     def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
-        env = {**os.environ, "COLUMNS": "160", "PYTHONWARNINGS": "ignore"}
-        # This checkout's sources, whatever the working directory (a relative PYTHONPATH would not resolve).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
-        done = subprocess.run(
-            [sys.executable, "-m", "batchlab", *args],
-            cwd=cwd or tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return CliResult(done.returncode, done.stdout, done.stderr)
+        return run_batchlab(*args, cwd=cwd or tmp_path, timeout=timeout)
 
     return run
 
@@ -89,3 +94,38 @@ def fsdd_subset(shared_data: Path, tmp_path: Path):  # type: ignore[no-untyped-d
         return target
 
     return make
+
+
+# ------------------------------------------------------------------------------ slices of real text
+
+
+def _real_file(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"real dataset {path} is absent (it sits beside the repo on dev and CI machines)")
+    return path
+
+
+SMS_SLICE_ROWS = 600
+"""Messages in the SMS slice (the file's first rows: about 13% spam, as in the whole file)."""
+SHAKESPEARE_SLICE_CHARS = 24_000
+"""Characters in the Tiny Shakespeare slice (the first scenes of Coriolanus)."""
+
+
+@pytest.fixture(scope="session")
+def sms_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first messages of the SMS Spam Collection, as the header-less TSV file it is."""
+    source = _real_file("sms-spam", "SMSSpamCollection")
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:SMS_SLICE_ROWS]
+    path = tmp_path_factory.mktemp("sms") / "sms.tsv"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shakespeare_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first characters of Tiny Shakespeare, as a ``.txt`` corpus."""
+    source = _real_file("tinyshakespeare", "input.txt")
+    path = tmp_path_factory.mktemp("shakespeare") / "shakespeare.txt"
+    path.write_text(source.read_text(encoding="utf-8")[:SHAKESPEARE_SLICE_CHARS], encoding="utf-8")
+    return path

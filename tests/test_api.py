@@ -12,6 +12,8 @@ from torch import nn
 import batchlab
 from batchlab.errors import ConfigError, DataError, DivergenceError
 from batchlab.experiment.inference import evaluate_run, load_run, predict_run
+from batchlab.train.callbacks import Callback
+from batchlab.train.state import LoopState
 
 
 def _quick(tmp_path: Path, source: str, **train: object) -> dict:
@@ -186,3 +188,53 @@ def test_compile_trains_like_eager_and_saves_plain_weights(tmp_path: Path) -> No
     assert set(saved) == set(load_file(eager.run_dir / "model.safetensors"))  # no "_orig_mod." prefixes
     checkpoint = sorted((fast.run_dir / "checkpoints").glob("step-*"))[-1]
     assert not any("_orig_mod" in key for key in load_file(checkpoint / "model.safetensors"))
+
+
+class _DieAfterCheckpoint(Callback):
+    """Raises at the end of step ``at``, after that step's checkpoint and before its metrics row."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, state: LoopState) -> None:
+        if state.step == self.at:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.parametrize(
+    ("train", "at"),
+    [
+        ({"epochs": 2, "val_every_steps": 5, "checkpoint": {"every_steps": 5}}, 10),  # a row due mid-epoch
+        ({"epochs": 2, "checkpoint": {"every_steps": 10}}, 10),  # the row of an epoch's end (the lr of its step)
+        ({"epochs": None, "max_steps": 10, "checkpoint": {"every_steps": 10}}, 10),  # the last row, at an epoch end
+        ({"epochs": None, "max_steps": 7, "checkpoint": {"every_steps": 7}}, 7),  # the last row, mid-epoch
+        ({"epochs": None, "max_steps": 12, "val_every_steps": 5, "checkpoint": {"every_steps": 12}}, 12),
+        ({"epochs": 1, "val_every_steps": 4, "checkpoint": {"every_steps": 10}}, 10),  # last row, not a multiple
+    ],
+)
+def test_a_run_resumed_from_the_checkpoint_of_a_step_due_a_metrics_row_still_has_that_row(
+    tmp_path: Path, train: dict, at: int
+) -> None:
+    config = {
+        "data": {"source": "iris"},
+        "model": {"hidden": [8]},
+        "train": {
+            "batch_size": 11,  # 104 training rows: 10 batches per epoch
+            "optimizer": {"name": "adam", "lr": 0.01},
+            "schedule": {"name": "cosine", "warmup_steps": 3},
+            "early_stopping": {"enabled": False},
+            **train,
+            "checkpoint": {"every_epochs": None, "every_seconds": None, **train["checkpoint"]},
+        },
+    }
+    full = batchlab.fit(config, run_dir=tmp_path / "full", progress=False, plots=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        batchlab.fit(config, run_dir=tmp_path / "run", callbacks=[_DieAfterCheckpoint(at)], progress=False)
+    resumed = batchlab.fit(None, resume=tmp_path / "run", progress=False, plots=False)
+
+    def rows(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert rows(resumed.history) == rows(full.history)
+    assert resumed.info["epochs_run"] == full.info["epochs_run"]
+    assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == len(full.history) + 1

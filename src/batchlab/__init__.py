@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "fit",
+    "generate",
     "load_config",
     "load_dataset",
     "predict",
@@ -30,6 +31,7 @@ _LAZY = {
     "fit": "batchlab.api",
     "evaluate": "batchlab.api",
     "predict": "batchlab.api",
+    "generate": "batchlab.api",
     "RunResult": "batchlab.experiment.training",
     "Config": "batchlab.config",
     "load_config": "batchlab.config",
@@ -42,7 +44,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from batchlab.api import evaluate, fit, predict
+    from batchlab.api import evaluate, fit, generate, predict
     from batchlab.config import Config, load_config
     from batchlab.data.batching import MiniBatches
     from batchlab.data.pipeline import prepare_data

@@ -1,4 +1,4 @@
-"""The public functions behind ``batchlab`` and the command line: fit, evaluate, predict.
+"""The public functions behind ``batchlab`` and the command line: fit, evaluate, predict, generate.
 
 Example:
     >>> import batchlab
@@ -21,7 +21,7 @@ from batchlab.experiment.rundir import RunDirectory
 from batchlab.experiment.training import RunResult, train_run
 from batchlab.train.callbacks import Callback
 
-__all__ = ["evaluate", "fit", "predict", "resolve_config"]
+__all__ = ["evaluate", "fit", "generate", "predict", "resolve_config"]
 
 
 def resolve_config(config: Config | Mapping[str, Any] | str | Path | None, overrides: Iterable[str] = ()) -> Config:
@@ -135,3 +135,34 @@ def predict(
     ``model``: for a run trained on a custom module, a new instance of it.
     """
     return predict_run(run_dir, source, output, model=model)
+
+
+def generate(
+    run_dir: str | Path,
+    prompt: str,
+    *,
+    tokens: int = 300,
+    temperature: float = 0.8,
+    top_k: int | None = 40,
+    seed: int = 0,
+    model: torch.nn.Module | None = None,
+) -> str:
+    """Sample text from a language-model run: ``prompt`` (as given) followed by ``tokens`` new tokens.
+
+    Args:
+        run_dir: a run trained with ``data.task: language_model``.
+        prompt: the text to continue; the run's tokenizer must know all of it.
+        tokens: how many tokens to add.
+        temperature: 0 picks the most likely token each time; higher values give more varied text.
+        top_k: sample among the ``top_k`` most likely tokens (``None``: all).
+        seed: seed of the sampling (the same seed gives the same text).
+        model: for a run trained on a custom module, a new instance of it.
+
+    Example:
+        >>> batchlab.generate("runs/shakespeare", "ROMEO:", tokens=100, seed=0)  # doctest: +SKIP
+    """
+    from batchlab.experiment.generation import generate_text
+
+    return generate_text(
+        run_dir, prompt=prompt, tokens=tokens, temperature=temperature, top_k=top_k, seed=seed, model=model
+    )

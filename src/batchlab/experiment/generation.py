@@ -2,7 +2,8 @@
 
 The prompt is encoded with the run's saved tokenizer, the model extends it one token at a time
 (:func:`batchlab.models.generation.generate`: temperature, top-k, a window of the run's context), and
-the result is decoded back to text. The same seed gives the same text.
+the new tokens are decoded and appended to the prompt, which is returned exactly as given. The same
+seed gives the same text.
 
 Example:
     >>> text = generate_text("runs/shakespeare", prompt="ROMEO:", tokens=100, seed=0)  # doctest: +SKIP
@@ -31,7 +32,10 @@ def generate_text(
     seed: int = 0,
     model: torch.nn.Module | None = None,
 ) -> str:
-    """The prompt followed by ``tokens`` sampled tokens, as text.
+    """The prompt, exactly as given, followed by ``tokens`` sampled tokens decoded to text.
+
+    Special tokens the model may sample (padding, end of text) decode to nothing, so the text can hold
+    fewer than ``tokens`` new tokens; a word tokenizer's tokens are joined with single spaces.
 
     Args:
         run_dir: a run trained with ``data.task: language_model``.
@@ -76,4 +80,8 @@ def generate_text(
         generator=generator,
         context=context,
     )
-    return str(tokenizer.decode(out.tolist()))
+    # The prompt is given back as typed: decoding it would lose what the tokenizer normalizes (a word
+    # tokenizer's spacing, lowercasing). Only the new tokens are decoded; word tokens join with spaces.
+    continuation = str(tokenizer.decode(out[len(ids) :].tolist()))
+    space = tokenizer.kind == "word" and continuation and not prompt[-1].isspace()
+    return prompt + (" " if space else "") + continuation

@@ -122,7 +122,8 @@ def evaluate_run(
 
     Args:
         run_dir: the run directory.
-        data: a labelled file in the training data's format; default the run's own test split.
+        data: a labelled file in the training data's format (for a language model: a ``.txt`` file
+            or folder, read in windows of the run's context); default the run's own test split.
         model: a new instance of the custom module a run was trained on (Python API runs).
     """
     trained = load_run(run_dir, model)
@@ -135,8 +136,9 @@ def predict_run(
 ) -> int:
     """Write predictions for ``source`` to the CSV file ``output``; returns the number of rows.
 
-    Columns: ``file`` for a folder of images or recordings, ``prediction`` (class label, or value in the
-    target's units) and, for classification, ``prob_<class>`` per class.
+    Columns: ``file`` for a folder of images or recordings, ``row`` for texts (the 1-based data row of
+    each text in ``source``; rows with an empty text are left out), ``prediction`` (class label, or
+    value in the target's units) and, for classification, ``prob_<class>`` per class, in input order.
     """
     import pandas as pd
 
@@ -154,7 +156,8 @@ def predict_run(
     objective = trained.objective
     frame = pd.DataFrame()
     if inputs.ids is not None:
-        frame["file"] = list(inputs.ids)
+        # Texts are named by their 1-based data row (empty texts are dropped), files by their path.
+        frame["row" if trained.spec.kind == "tokens" else "file"] = list(inputs.ids)
     if objective.is_classification:
         classes = trained.info.get("classes") or [str(i) for i in range(objective.num_classes)]
         indices = objective.predict(outputs).numpy()
@@ -171,6 +174,11 @@ def predict_run(
 
 
 def _labelled_split(trained: TrainedRun, data: str | Path | None) -> Any:
+    if data is not None and trained.objective.is_language_model:
+        from batchlab.data.text import load_corpus_for_evaluation
+
+        # A corpus has no labels: the text itself is the target, one window after another.
+        return load_corpus_for_evaluation(trained.config.data, trained.preprocessor, str(data), field="--data")
     if data is not None:
         labelled = load_for_inference(trained.config.data, trained.preprocessor, str(data), require_target=True)
         if labelled.y is None:

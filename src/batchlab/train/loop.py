@@ -85,8 +85,11 @@ def fit(
     world = sharded.world_size if sharded is not None else 1
     started = time.perf_counter() - state.seconds
 
+    context.step_lr = state.step_lr  # a resumed run's rate of its last step
     hooks.on_train_begin(state)
-    while not _finished(state, settings):
+    if _row_pending(state, settings, train):  # resumed from a checkpoint written before its step's row
+        _evaluate(model, val, objective, running, state, context, hooks, started)
+    while not _finished(state, settings) or _epoch_unclosed(state, train):
         hooks.on_epoch_begin(state)
         model.train()
         batches_in_epoch = train.batches_in_epoch(state.epoch)
@@ -107,7 +110,7 @@ def fit(
             state.batch += 1
             if agree_to_stop(state):
                 break  # e.g. a non-finite loss (on any worker): its gradient is not applied
-            context.step_lr = context.lr  # the rate this step uses, for its metrics row
+            context.step_lr = state.step_lr = context.lr  # the rate this step uses, for its metrics row
             precision.step(step, model.parameters(), settings.grad_clip)
             if scheduler is not None:
                 scheduler.step()
@@ -162,6 +165,27 @@ def _ends_unevaluated(state: LoopState, settings: LoopSettings) -> bool:
         return False
     last = state.history[-1]["step"] if state.history else 0
     return state.step > last
+
+
+def _row_pending(state: LoopState, settings: LoopSettings, train: Batches) -> bool:
+    """A resumed state at a step due a metrics row that its checkpoint lacks.
+
+    Step checkpoints (and an interrupt's) are written when a step ends, before the validation due at
+    that step, so without this the row would be lost on resume. The running sums, callbacks and
+    weights are those of that moment, so the row comes out as it would have. The row of an epoch's
+    end is left to the loop, which closes the epoch (its row included) as it always does.
+    """
+    last = state.history[-1]["step"] if state.history else 0
+    if state.step <= last or state.stop:
+        return False
+    if settings.val_every_steps is not None and state.step % settings.val_every_steps == 0:
+        return True
+    return not _epoch_unclosed(state, train) and _ends_unevaluated(state, settings)
+
+
+def _epoch_unclosed(state: LoopState, train: Batches) -> bool:
+    """Every batch of the epoch was taken but the epoch was not closed: a checkpoint of its last step."""
+    return state.batch > 0 and state.batch == train.batches_in_epoch(state.epoch)
 
 
 def _finish_reason(state: LoopState, settings: LoopSettings) -> str:

@@ -60,6 +60,7 @@ class LoopState:
         stop_reason: a sentence saying why training stopped.
         diverged: why the loss became non-finite, when it did (the run ends as diverged).
         interrupted: the signal that interrupted the run (``SIGINT`` / ``SIGTERM``), if one did.
+        step_lr: the learning rate of the last optimizer step (the ``lr`` of its metrics row).
         history: one dict per evaluation (the rows of ``metrics.csv``).
         components: saved states of the loop's own parts (running sums, gradient scaler) by name,
             restored by ``fit`` when it starts (see :meth:`TrainingContext.components`).
@@ -77,6 +78,7 @@ class LoopState:
     stop_reason: str | None = None
     diverged: str | None = None
     interrupted: str | None = None
+    step_lr: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +97,7 @@ class LoopState:
             "step": self.step,
             "samples": self.samples,
             "seconds": self.seconds,
+            "step_lr": self.step_lr,
             "history": self.history,
             "stop": self.stop,
             "stop_reason": self.stop_reason,
@@ -106,4 +109,5 @@ class LoopState:
         for key in ("epoch", "batch", "step", "samples", "seconds", "history", "stop", "stop_reason"):
             setattr(self, key, state[key])
         self.diverged = state.get("diverged")
+        self.step_lr = state.get("step_lr")
         self.components = dict(state.get("components") or {})

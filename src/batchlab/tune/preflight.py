@@ -40,5 +40,10 @@ def logged_metrics(config: Config) -> list[str]:
     classification = data.task == "classification"
     names = ["train_loss"] + (["train_accuracy"] if classification else [])
     if data.val is not None and len(data.val):
-        names += ["val_loss"] + (["val_accuracy"] if classification else ["val_mse", "val_mae", "val_r2"])
+        if classification:
+            names += ["val_loss", "val_accuracy"]
+        elif data.task == "language_model":  # nats per token, and bits per character or perplexity
+            names += ["val_loss", "val_bpc" if config.data.tokenizer.kind == "char" else "val_perplexity"]
+        else:
+            names += ["val_loss", "val_mse", "val_mae", "val_r2"]
     return names

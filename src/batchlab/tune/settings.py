@@ -42,6 +42,8 @@ METRICS: tuple[str, ...] = (
     "val_mse",
     "val_mae",
     "val_r2",
+    "val_bpc",
+    "val_perplexity",
     "train_loss",
     "train_accuracy",
 )
@@ -113,8 +115,12 @@ class TuneSettings:
 
 
 def default_direction(metric: str) -> str:
-    """``minimize`` for losses and errors (``*loss``, ``*mse``, ``*mae``), else ``maximize``."""
-    return "minimize" if re.search(r"(loss|mse|mae)$", metric) else "maximize"
+    """``minimize`` for losses and errors (``*loss``, ``*mse``, ``*mae``, ``*bpc``, ``*perplexity``), else ``maximize``.
+
+    >>> default_direction("val_accuracy"), default_direction("val_bpc")
+    ('maximize', 'minimize')
+    """
+    return "minimize" if re.search(r"(loss|mse|mae|bpc|perplexity)$", metric) else "maximize"
 
 
 def make_settings(

@@ -163,3 +163,23 @@ def test_prediction_input_keeps_rows_whatever_their_label(tmp_path: Path) -> Non
     path.write_text("ham\tfirst\n\tsecond\nNA\tthird\n")
     table = read_text_table(_sms_config(path), str(path), require_target=False)
     assert table.texts == ["first", "second", "third"] and table.labels is None
+
+
+def test_prediction_texts_holding_commas_are_one_column_of_a_headerless_table(tmp_path: Path) -> None:
+    path = tmp_path / "texts.txt"
+    texts = ["Sorry, I'll call later", "WINNER!! Claim your prize, call now, or text back", "see you", "ok, ok"]
+    path.write_text("\n".join(texts) + "\n")  # the first line splits at its comma into two fields, the next not
+    table = read_text_table(_sms_config(path), str(path), require_target=False)
+    assert table.texts == texts
+    # with the label column as well, the comma does not split the texts either: the tab does
+    labelled = tmp_path / "labelled.txt"
+    labelled.write_text("ham\tSorry, I'll call later, ok\nspam\tWINNER!! Claim, call now\n")
+    assert read_text_table(_sms_config(labelled)).texts == ["Sorry, I'll call later, ok", "WINNER!! Claim, call now"]
+
+
+def test_a_headerless_csv_with_quoted_commas_keeps_its_comma_separator(tmp_path: Path) -> None:
+    path = tmp_path / "sms.csv"
+    path.write_text('ham,"Sorry, I\'ll call later"\nspam,"WINNER, call now"\n')
+    table = read_text_table(_sms_config(path))
+    assert table.texts == ["Sorry, I'll call later", "WINNER, call now"]
+    assert table.labels is not None and table.labels.tolist() == ["ham", "spam"]

@@ -10,3 +10,5 @@ def test_mode_auto_minimizes_losses_and_maximizes_scores() -> None:
     assert resolve_mode("val_mae", "auto") == "min"
     assert resolve_mode("val_accuracy", "auto") == "max"
     assert resolve_mode("val_r2", "auto") == "max"
+    assert resolve_mode("val_bpc", "auto") == "min"  # bits per character of a language model
+    assert resolve_mode("val_perplexity", "auto") == "min"

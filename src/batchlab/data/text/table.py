@@ -5,7 +5,10 @@ Formats, by extension (a ``.gz`` / ``.bz2`` / ``.xz`` suffix is looked through):
 * delimited text (``.csv``, ``.tsv``, ``.txt``, anything else that is text): ``data.sep``,
   ``data.header``, ``data.columns``. With ``sep: auto`` a ``.tsv`` or ``.tab`` file is tab-separated;
   otherwise the sniffed separator is used when the first line holds it, else a tab or comma that the
-  first line holds, else the file is one column (one text per line, e.g. prediction input).
+  first line holds, else the file is one column (one text per line, e.g. prediction input). A
+  header-less file whose columns ``data.columns`` names must split its first lines into that many
+  fields (or one fewer, the label's, for prediction input), all alike: a list of texts holding
+  commas is one column, not comma-separated.
   Tab-separated files are read **without quote processing**: a ``"`` is an ordinary character, so
   messages such as ``He said "hi`` need no escaping (the SMS Spam Collection). A line with more tabs
   than columns keeps the extra tabs inside the text when the text is the last column. Other
@@ -174,7 +177,7 @@ def _read_delimited(path: Path, cfg: DataConfig, *, require_target: bool, field:
     text = read_text(path, encoding=cfg.encoding, field=field)
     if not text.strip():
         raise DataError(f"{field}: {where} is empty")
-    sep = _separator(path, text, cfg.sep)
+    sep = _separator(path, text, cfg.sep, _expected_fields(cfg, require_target=require_target))
     names: list[str] | None = None
     text_index = -1
     records: list[list[str]] = []
@@ -224,12 +227,24 @@ def _records(text: str, sep: str | None) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, fields
 
 
-def _separator(path: Path, text: str, setting: str) -> str | None:
+def _expected_fields(cfg: DataConfig, *, require_target: bool) -> set[int] | None:
+    """Fields per line that a header-less file with ``data.columns`` may have (``None``: not known)."""
+    if cfg.header or cfg.columns is None:
+        return None
+    counts = {len(cfg.columns)}
+    if not require_target and cfg.target in cfg.columns:
+        counts.add(len(cfg.columns) - 1)  # prediction input without its label column
+    return counts
+
+
+def _separator(path: Path, text: str, setting: str, expected: set[int] | None = None) -> str | None:
     """The one-character separator of a text table, or ``None`` for a single column (one text per line).
 
     With ``data.sep: auto``: tab for a ``.tsv`` / ``.tab`` file; else the sniffed separator when the
     first line holds it; else a tab or a comma when the first line (the header, or the first row)
-    holds one; else the file is one column.
+    holds one; else the file is one column. With ``expected`` field counts (a header-less file with
+    named columns) a candidate must split the sampled lines alike into one of them; when none does
+    and one column is expected, the file is one column (texts that happen to hold commas).
     """
     if setting != "auto":
         sep = resolve_separator(setting, [])
@@ -245,9 +260,27 @@ def _separator(path: Path, text: str, setting: str) -> str | None:
         return "\t"
     sample = [line for line in text.split("\n", _SNIFF_LINES + 1)[:_SNIFF_LINES] if line.strip()]
     sniffed = resolve_separator("auto", sample)
-    if len(sniffed) == 1 and sniffed in sample[0]:
-        return sniffed
-    return next((c for c in ("\t", ",") if c in sample[0]), None)
+    candidates = [c for c in dict.fromkeys((sniffed, "\t", ",")) if len(c) == 1 and c in sample[0]]
+    if expected:
+        fitting = [c for c in candidates if _fits(sample, c, expected)]
+        if fitting:
+            return fitting[0]
+        if 1 in expected:
+            return None
+    return candidates[0] if candidates else None
+
+
+def _fits(sample: list[str], sep: str, expected: set[int]) -> bool:
+    """Whether every sampled line splits into the same one of the ``expected`` numbers of fields.
+
+    Tab-separated lines may have more (extra tabs are kept in a last text column). The last record
+    of the sample is not counted: a quoted text may go on past it.
+    """
+    counts = [len(fields) for _, fields in _records("\n".join(sample), sep)]
+    counts = counts[:-1] if len(counts) > 1 else counts
+    if sep == "\t":
+        return all(n in expected or n > max(expected) for n in counts)
+    return len(set(counts)) == 1 and counts[0] in expected
 
 
 def _read_parquet(path: Path, *, field: str) -> _Columns:

@@ -10,14 +10,17 @@ from batchlab.train.callbacks.base import Callback
 
 __all__ = ["MetricTracker", "resolve_mode"]
 
-_LOWER_IS_BETTER = ("loss", "mse", "mae", "error", "rmse")
+_LOWER_IS_BETTER = ("loss", "mse", "mae", "error", "rmse", "bpc", "perplexity")
 
 
 def resolve_mode(monitor: str, mode: Literal["auto", "min", "max"] | str) -> Literal["min", "max"]:
-    """``auto`` means ``min`` for losses and errors (``val_loss``, ``val_mae``) and ``max`` otherwise.
+    """``auto`` means ``min`` for losses and errors (``val_loss``, ``val_mae``, a language model's
+    ``val_bpc`` and ``val_perplexity``) and ``max`` otherwise.
 
     >>> resolve_mode("val_loss", "auto"), resolve_mode("val_accuracy", "auto"), resolve_mode("val_r2", "min")
     ('min', 'max', 'min')
+    >>> resolve_mode("val_bpc", "auto"), resolve_mode("val_perplexity", "auto")
+    ('min', 'min')
     """
     if mode in ("min", "max"):
         return mode
