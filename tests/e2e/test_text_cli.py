@@ -240,6 +240,7 @@ def test_the_sms_config_separates_spam_on_the_whole_file(shared_data: Path, batc
     sets = [
         "model.name=bag",
         "model.embed=64",
+        "model.ngrams=1",
         "data.tokenizer.kind=bpe",
         "data.tokenizer.vocab_size=2000",
         "train.optimizer.lr=0.003",

@@ -40,3 +40,11 @@ def test_first_reached_takes_the_first_row_meeting_the_target() -> None:
 
 def test_nan_never_reaches_a_target() -> None:
     assert not Target("val_loss", 1.0, "min").reached(float("nan"))
+
+
+def test_a_language_model_target_is_reached_going_down() -> None:
+    from batchlab.study.targets import parse_target
+
+    bpc = parse_target("val_bpc=1.5")
+    assert bpc.mode == "min" and bpc.reached(1.4) and not bpc.reached(1.6)
+    assert parse_target("val_perplexity=5").mode == "min"

@@ -22,16 +22,21 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from batchlab.errors import ConfigError
+from batchlab.train.callbacks.tracker import resolve_mode
 
 __all__ = ["Target", "TargetHit", "first_reached", "metric_direction", "parse_target"]
 
-_LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "error")
 _PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|=)\s*([-+0-9.eE]+)\s*$")
 
 
 def metric_direction(metric: str) -> Literal["min", "max"]:
-    """``min`` for losses and errors (the last ``_`` part is loss/mse/mae/rmse/error), else ``max``."""
-    return "min" if metric.rsplit("_", 1)[-1] in _LOWER_IS_BETTER else "max"
+    """``min`` for losses, errors and a language model's ``bpc`` and ``perplexity``, else ``max`` (the rule
+    early stopping uses: :func:`~batchlab.train.callbacks.tracker.resolve_mode`).
+
+    >>> metric_direction("val_bpc"), metric_direction("val_accuracy")
+    ('min', 'max')
+    """
+    return resolve_mode(metric, "auto")
 
 
 @dataclass(frozen=True)
