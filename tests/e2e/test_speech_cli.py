@@ -147,7 +147,7 @@ def test_batch_size_study_on_recordings(batchlab_cli, digits: Path, tmp_path: Pa
         "--target", "val_accuracy=0.3", "--study-dir", "study",
     )  # fmt: skip
     assert done.code == 0, done.stderr
-    assert "2 batch sizes x 1 seeds = 2 cells" in done.stdout
+    assert "2 batch sizes x 1 seed = 2 cells" in done.stdout
     cells = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "study").glob("runs/*/cell.json")}
     assert sorted(cells) == ["b16-s0", "b4-s0"]
     assert cells["b4-s0"]["steps"] == 15 and cells["b16-s0"]["steps"] == 4  # ceil(60 / 4), ceil(60 / 16)

@@ -198,7 +198,7 @@ def test_a_batch_size_study_of_a_text_classifier(batchlab_cli, bag_config: Path,
         "study", "batch-size", "bag.yaml", "--sizes", "4,32,full", "--budget", "1epochs", "--study-dir", "study"
     )
     assert done.code == 0, done.stderr
-    assert "3 batch sizes x 1 seeds = 3 cells" in done.stdout
+    assert "3 batch sizes x 1 seed = 3 cells" in done.stdout
     cells = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "study").glob("runs/*/cell.json")}
     assert sorted(cells) == ["b32-s0", "b4-s0", "bfull-s0"]
     samples = cells["b4-s0"]["train_samples"]
