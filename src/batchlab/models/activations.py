@@ -6,7 +6,7 @@ from torch import nn
 
 from batchlab.errors import ConfigError, did_you_mean
 
-__all__ = ["ACTIVATION_LAYERS", "make_activation"]
+__all__ = ["ACTIVATION_LAYERS", "dropout_layer", "make_activation"]
 
 ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -30,3 +30,9 @@ def make_activation(name: str) -> nn.Module:
     if layer is None:
         raise ConfigError(f"model.activation: unknown value {name!r}; {did_you_mean(name, ACTIVATION_LAYERS)}")
     return layer()
+
+
+def dropout_layer(p: float) -> nn.Module:
+    """``nn.Dropout(p)``, or ``nn.Identity()`` when ``p`` is 0: a zero-probability dropout still runs a
+    kernel per call in training mode (about 2% of a small GPT's step on a CPU)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from batchlab.errors import ConfigError
+from batchlab.models.activations import dropout_layer
 
 __all__ = ["SelfAttention", "TransformerBlock", "init_gpt2_weights"]
 
@@ -40,7 +41,7 @@ class SelfAttention(nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(embed, 3 * embed)
         self.proj = nn.Linear(embed, embed)
-        self.out_dropout = nn.Dropout(dropout)
+        self.out_dropout = dropout_layer(dropout)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
         """Attend over the steps of ``x``.
@@ -86,7 +87,7 @@ class TransformerBlock(nn.Module):
         self.expand = nn.Linear(embed, ff_mult * embed)
         self.activation = nn.GELU()
         self.contract = nn.Linear(ff_mult * embed, embed)
-        self.out_dropout = nn.Dropout(dropout)
+        self.out_dropout = dropout_layer(dropout)
 
     def residual_projections(self) -> list[nn.Linear]:
         """The two layers whose outputs are added to the residual stream."""

@@ -8,6 +8,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
+from batchlab.models.activations import dropout_layer
 from batchlab.models.embedding import InputEmbedding
 from batchlab.models.masks import valid_mask
 from batchlab.models.mlp import dense_head
@@ -54,7 +55,7 @@ class BagOfEmbeddings(nn.Module):
         self.ngram_embedding = nn.Embedding(cfg.ngram_buckets, cfg.embed) if cfg.ngrams > 1 else None
         if self.ngram_embedding is not None:
             nn.init.normal_(self.ngram_embedding.weight, std=1.0 / cfg.embed)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
         self.head = dense_head(cfg.embed, num_outputs, cfg)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -8,6 +8,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
+from batchlab.models.activations import dropout_layer
 from batchlab.models.attention import TransformerBlock, init_gpt2_weights
 from batchlab.models.embedding import InputEmbedding, PositionEmbedding
 
@@ -56,7 +57,7 @@ class GPT(nn.Module):
         self.vocab_size = spec.vocab_size
         self.embedding = InputEmbedding(spec, cfg.embed, padding=False)
         self.positions = PositionEmbedding(cfg.positions, cfg.embed, spec.max_length)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
         )

@@ -9,6 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
+from batchlab.models.activations import dropout_layer
 from batchlab.models.embedding import InputEmbedding
 from batchlab.models.masks import valid_mask
 from batchlab.models.mlp import dense_head
@@ -106,7 +107,7 @@ class RecurrentClassifier(nn.Module):
             )
         self.pooling = cfg.pooling
         self.embedding = InputEmbedding(spec, cfg.embed)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
         self.rnn = make_recurrent(cfg, bidirectional=cfg.bidirectional)
         self.directions = 2 if cfg.bidirectional else 1
         self.head = dense_head(self.directions * self.rnn.hidden_size, num_outputs, cfg)

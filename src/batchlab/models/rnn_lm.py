@@ -8,6 +8,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
+from batchlab.models.activations import dropout_layer
 from batchlab.models.embedding import InputEmbedding
 from batchlab.models.rnn import make_recurrent, run_recurrent
 
@@ -51,7 +52,7 @@ class RecurrentLanguageModel(nn.Module):
             )
         self.vocab_size = spec.vocab_size
         self.embedding = InputEmbedding(spec, cfg.embed, padding=False)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
         self.rnn = make_recurrent(cfg, bidirectional=False)
         units = self.rnn.hidden_size
         self.project: nn.Module = nn.Identity()

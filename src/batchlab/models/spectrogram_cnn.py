@@ -8,7 +8,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
-from batchlab.models.activations import make_activation
+from batchlab.models.activations import dropout_layer, make_activation
 from batchlab.models.masked_norm import MaskedBatchNorm2d
 from batchlab.models.masks import valid_mask
 from batchlab.models.mlp import dense_head
@@ -40,7 +40,7 @@ class SpectrogramBlock(nn.Module):
         self.norm = MaskedBatchNorm2d(out_channels) if cfg.batchnorm else None
         self.activation = make_activation(cfg.activation)
         self.pool = nn.MaxPool2d((2 if pool_freq else 1, 2), ceil_mode=True)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Apply the block.

@@ -8,6 +8,7 @@ from torch import nn
 from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError, did_you_mean
 from batchlab.inputs import InputSpec
+from batchlab.models.activations import dropout_layer
 from batchlab.models.attention import TransformerBlock, init_gpt2_weights
 from batchlab.models.embedding import InputEmbedding, PositionEmbedding, check_length
 from batchlab.models.masks import valid_mask
@@ -60,7 +61,7 @@ class TransformerClassifier(nn.Module):
             cfg.positions, cfg.embed, None if spec.max_length is None else spec.max_length + extra
         )
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.embed)) if extra else None
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = dropout_layer(cfg.dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
         )
