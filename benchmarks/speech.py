@@ -299,6 +299,53 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+DOCS = REPO / "docs" / "speech.md"
+BEGIN, END = "<!-- speech-results:begin -->", "<!-- speech-results:end -->"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as the markdown tables of ``docs/speech.md``."""
+    lines = ["| measure | batchlab (`configs/spoken-digits.yaml`) | SVC anchor | target |", "|---|---|---|---|"]
+    split, anchor, speakers, cost = (results.get(k) for k in ("split", "anchor", "speakers", "features"))
+    if split:
+        seeds = ", ".join(f"{r['accuracy']:.4f}" for r in split["runs"])
+        svc = f"{anchor['split']['mean_accuracy']:.4f}" if anchor else "-"
+        lines.append(
+            f"| test accuracy, stratified 85/15, mean of {len(split['runs'])} seeds | {split['mean_accuracy']:.4f} "
+            f"({seeds}) | {svc} | ≥ 0.98 |"
+        )
+        lines.append(
+            f"| training seconds (2 threads) | {split['mean_train_seconds']:.0f} mean, "
+            f"{split['max_train_seconds']:.0f} max | - | < 180 |"
+        )
+    if speakers:
+        svc = f"{anchor['speakers']['mean_accuracy']:.4f}" if anchor and anchor["speakers"]["per_speaker"] else "-"
+        lines.append(f"| leave-one-speaker-out, mean of 6 folds | {speakers['mean_accuracy']:.4f} | {svc} | ≥ 0.75 |")
+    if cost:
+        lines.append(
+            f"| features of a batch of {cost['batch_size']}, share of a training step | featurizer "
+            f"{cost['featurizer_share']:.1%}; with augmentation {cost['transform_share']:.1%} | - | ≤ 10% |"
+        )
+    if speakers:
+        lines += ["", "| held-out speaker | batchlab | SVC anchor |", "|---|---|---|"]
+        svc_each = anchor["speakers"]["per_speaker"] if anchor else {}
+        for name, value in speakers["per_speaker"].items():
+            other = f"{svc_each[name]:.3f}" if name in svc_each else "-"
+            lines.append(f"| {name} | {value['accuracy']:.3f} | {other} |")
+    return "\n".join(lines)
+
+
+def write_docs(results: dict[str, Any]) -> None:
+    """Put :func:`markdown` between the markers of ``docs/speech.md`` (figures come from this command only)."""
+    import re
+
+    machine = results.get("machine", {})
+    head = f"Measured by `python -m benchmarks.speech` ({machine.get('cpus')} CPUs, {machine.get('threads')} threads):"
+    block = f"{BEGIN}\n{head}\n\n{markdown(results)}\n{END}"
+    text = DOCS.read_text(encoding="utf-8")
+    DOCS.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of: {', '.join(PARTS)}")
@@ -307,7 +354,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=30, help="features part: timed training batches")
     parser.add_argument("--quick", action="store_true", help="a tiny budget (1 seed, 2 folds, a few steps)")
     parser.add_argument("--out", type=Path, default=None, help="results file (default: see the module doc)")
+    parser.add_argument("--report", action="store_true", help="only rewrite docs/speech.md from the saved results")
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(RESULTS.read_text())
+        write_docs(saved)
+        print(markdown(saved))
+        return
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -341,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             results[part]["wall_seconds"] = round(time.perf_counter() - started, 1)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1) + "\n")  # after each part: a crash keeps the others
+    if not args.quick:
+        write_docs(results)
     print(table(results))
     print(f"Results: {out}")
 

@@ -7,8 +7,9 @@
   training seconds; beside it the anchors, fitted on the same training rows: character 2-5-gram
   TF-IDF + LinearSVC and word TF-IDF + logistic regression (scikit-learn).
 - ``bucketing``: the same training split at batch 32: padded tokens of random batches vs length-bucketed
-  ones (over a whole epoch, no training), and tokens per second of the config's transformer classifier
-  trained one epoch each way (valid tokens / training seconds), interleaved over rounds.
+  ones (over a whole epoch, no training), and tokens per second of the transformer classifier of
+  ``configs/sms-spam-transformer.yaml`` trained one epoch each way (valid tokens / training seconds),
+  interleaved over rounds.
 - ``shakespeare``: ``configs/shakespeare-char.yaml`` (char GPT, 4 layers, 4 heads, width 128, context 64,
   batch 12) against ``benchmarks/char_gpt_bare.py`` (the same model and schedule in a plain PyTorch
   loop), each in a fresh process, rounds interleaved: wall seconds of training (evaluation included)
@@ -31,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SMS_CONFIG = ROOT / "configs" / "sms-spam.yaml"
+SMS_TRANSFORMER = ROOT / "configs" / "sms-spam-transformer.yaml"
 GPT_CONFIG = ROOT / "configs" / "shakespeare-char.yaml"
 TARGET = 1.88
 
@@ -40,7 +42,15 @@ def main() -> None:
     parser.add_argument("--sections", default="sms,bucketing,shakespeare")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny budgets: check that everything runs")
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite the report (and docs/text.md) from the saved results"
+    )
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads((RESULTS / "text.json").read_text())
+        write_docs(saved)
+        print(report(saved))
+        return
     sections = args.sections.split(",")
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick}
     if "sms" in sections:
@@ -51,7 +61,11 @@ def main() -> None:
         results["shakespeare"] = shakespeare(args.rounds, args.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / ("text-quick.json" if args.quick else "text.json")
+    if out.exists():  # sections run separately add up in one file
+        results = {**json.loads(out.read_text()), **results}
     out.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.quick:
+        write_docs(results)
     print(report(results))
     print(f"\nwritten: {out.relative_to(ROOT)}")
 
@@ -134,7 +148,7 @@ def bucketing(rounds: int, quick: bool) -> dict[str, Any]:
     from batchlab.config import load_config
     from batchlab.data.sequences import SequenceBatches
 
-    base = load_config(SMS_CONFIG, ["train.batch_size=32"])
+    base = load_config(SMS_TRANSFORMER, ["train.batch_size=32"])
     from batchlab.data.pipeline import prepare_data
 
     data = prepare_data(base.data)
@@ -229,6 +243,18 @@ def _scratch(name: str) -> Path:
 
 # --------------------------------------------------------------------------------------------- report
 
+DOCS = ROOT / "docs" / "text.md"
+BEGIN, END = "<!-- text-results:begin -->", "<!-- text-results:end -->"
+
+
+def write_docs(results: dict[str, Any]) -> None:
+    """Put the report between the markers of ``docs/text.md`` (figures come from this command only)."""
+    import re
+
+    text = DOCS.read_text(encoding="utf-8")
+    block = f"{BEGIN}\nMeasured by `python -m benchmarks.text` ({results.get('started')}):\n\n{report(results)}\n{END}"
+    DOCS.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+
 
 def report(results: dict[str, Any]) -> str:
     """The results as markdown tables."""
@@ -237,7 +263,7 @@ def report(results: dict[str, Any]) -> str:
         rows = results["sms"]["batchlab"]
         f1 = [r["f1_spam"] for r in rows]
         lines += [
-            "## SMS spam (stratified 70/15/15, test split)",
+            "### SMS spam (stratified 70/15/15, test split)",
             "",
             "| system | spam F1 | accuracy | training seconds |",
             "|---|---|---|---|",
@@ -254,7 +280,7 @@ def report(results: dict[str, Any]) -> str:
         b = results["bucketing"]
         speed = b["tokens_per_second"]
         lines += [
-            "## Length bucketing (SMS spam, batch 32, transformer classifier)",
+            "### Length bucketing (SMS spam, batch 32, transformer classifier)",
             "",
             f"- padded tokens per epoch: bucketed {b['padding']['bucketed']['pad_tokens']:,}, random "
             f"{b['padding']['random']['pad_tokens']:,} (ratio {b['pad_ratio']:.3f})",
@@ -265,7 +291,7 @@ def report(results: dict[str, Any]) -> str:
         ]
     if "shakespeare" in results:
         s = results["shakespeare"]
-        lines += [f"## Tiny Shakespeare, char GPT: seconds to validation loss {s['target']}", ""]
+        lines += [f"### Tiny Shakespeare, char GPT: seconds to validation loss {s['target']}", ""]
         for name in ("batchlab", "bare"):
             seconds = [r["seconds"] for r in s["runs"][name] if r["seconds"]]
             steps = [r["step"] for r in s["runs"][name] if r["step"]]
