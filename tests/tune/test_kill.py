@@ -19,7 +19,7 @@ from tests.tune.conftest import write_yaml
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 4
+TRIALS = 6
 
 
 def _study(study_dir: Path) -> optuna.Study:
@@ -39,7 +39,7 @@ def _wait_for(study_dir: Path, process: subprocess.Popen[bytes], timeout: float 
             states = [t.state for t in trials]
             if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
                 return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("no trial finished in time")
 
 
@@ -47,7 +47,7 @@ def test_resume_after_kill_9_keeps_every_finished_trial_and_reruns_the_interrupt
     config = write_yaml(
         tmp_path / "slow.yaml",
         "data: {source: iris}\nmodel: {hidden: [16]}\n"
-        "train: {batch_size: 8, epochs: 15, threads: 1, early_stopping: {enabled: false}}\n",
+        "train: {batch_size: 8, epochs: 60, threads: 1, early_stopping: {enabled: false}}\n",
     )
     space = write_yaml(tmp_path / "space.yaml", "train.optimizer.lr: {log_uniform: [1e-3, 1e-1]}\n")
     study_dir = tmp_path / "study"
