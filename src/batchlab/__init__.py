@@ -20,6 +20,7 @@ __all__ = [
     "fit",
     "load_config",
     "load_dataset",
+    "lr_find",
     "predict",
     "prepare_data",
     "study_batch_size",
@@ -30,6 +31,7 @@ _LAZY = {
     "fit": "batchlab.api",
     "evaluate": "batchlab.api",
     "predict": "batchlab.api",
+    "lr_find": "batchlab.api",
     "RunResult": "batchlab.experiment.training",
     "Config": "batchlab.config",
     "load_config": "batchlab.config",
@@ -42,7 +44,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from batchlab.api import evaluate, fit, predict
+    from batchlab.api import evaluate, fit, lr_find, predict
     from batchlab.config import Config, load_config
     from batchlab.data.batching import MiniBatches
     from batchlab.data.pipeline import prepare_data
