@@ -151,7 +151,7 @@ def lr_find(
     mode: str = "exp",
     smooth: float = 0.98,
     diverge: float = 4.0,
-    rule: str = "steepest",
+    rule: str = "min10",
     run_dir: str | Path | None = None,
     apply: bool = False,
     plots: bool = True,

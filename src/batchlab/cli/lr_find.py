@@ -1,9 +1,12 @@
-"""``batchlab lr-find``: the learning-rate range test of a config.
+"""``batchlab lr-find``: the learning-rate range test of a config, and ``batchlab study lr-vs-batch``: one
+at each batch size, with the exponent of the best rate against the batch.
 
 ::
 
     batchlab lr-find CONFIG [--min 1e-7] [--max 10] [--steps 100] [--mode exp|linear] [--smooth 0.98]
-        [--diverge 4] [--rule steepest|min10] [--run-dir DIR] [--apply] [--nproc N] [--set k=v ...]
+        [--diverge 4] [--rule min10|steepest] [--run-dir DIR] [--apply] [--nproc N] [--set k=v ...]
+    batchlab study lr-vs-batch CONFIG --sizes 8,32,128,512 [--seeds 3] [--rule min10|steepest]
+        [--min ...] [--max ...] [--steps ...] [--study-dir DIR] [--set k=v ...]
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from batchlab.cli.app import app, console, user_errors
+from batchlab.cli.study import study_app
 
 if TYPE_CHECKING:
     from batchlab.lr_range.range_test import LRFindResult, RangeSettings
 
-__all__ = ["lr_find"]
+__all__ = ["lr_find", "lr_vs_batch"]
 
 MinOption = Annotated[float, typer.Option("--min", help="First learning rate.")]
 MaxOption = Annotated[float, typer.Option("--max", help="Last learning rate (the test stops earlier if it diverges).")]
@@ -50,7 +54,7 @@ def lr_find(
     mode: ModeOption = "exp",
     smooth: SmoothOption = 0.98,
     diverge: DivergeOption = 4.0,
-    rule: RuleOption = "steepest",
+    rule: RuleOption = "min10",
     run_dir: Annotated[
         Path | None,
         typer.Option(
@@ -196,3 +200,59 @@ def _progress() -> Any:
             self.progress.stop()
 
     return RangeProgress()
+
+
+@study_app.command("lr-vs-batch")
+@user_errors
+def lr_vs_batch(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    sizes: Annotated[
+        str,
+        typer.Option(
+            "--sizes",
+            help="Batch sizes: 8,32,128,512, a range 2^3..2^9 or full (clipped to the data); for text also token "
+            "budgets 512tokens,2048tokens (one unit per study).",
+        ),
+    ] = "8,32,128,512",
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds per size: a count (3) or a list (0,1,2).")] = "1",
+    min_lr: MinOption = 1e-7,
+    max_lr: MaxOption = 10.0,
+    steps: StepsOption = 100,
+    mode: ModeOption = "exp",
+    smooth: SmoothOption = 0.98,
+    diverge: DivergeOption = 4.0,
+    rule: Annotated[
+        str,
+        typer.Option("--rule", help="The suggestion fitted against the batch size: min10 or steepest (both are kept)."),
+    ] = "min10",
+    study_dir: Annotated[
+        Path | None, typer.Option("--study-dir", help="Study directory (default studies/<config name>-lr).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config field: --set train.optimizer.name=adam.")
+    ] = None,
+) -> None:
+    """A range test at each batch size and seed; the exponent of the best rate against the batch size.
+
+    Fits log(suggested rate) against log(batch) by least squares, with a t-interval of the exponent, and
+    says which scaling rule (linear: 1, square root: 1/2) the measurement supports, over which sizes.
+    Resumable: finished range tests are kept. `batchlab report STUDY_DIR` prints it again.
+    """
+    from batchlab.cli.study import _command, _parse_seeds
+    from batchlab.config import load_config
+    from batchlab.lr_range.range_test import RangeSettings, check_rule
+    from batchlab.report.lr_study import report_lr_batch_study
+    from batchlab.study.lr_batch import LRBatchStudy, run_lr_batch_study
+    from batchlab.study.sizes import parse_sizes
+
+    settings = RangeSettings(min_lr=min_lr, max_lr=max_lr, steps=steps, mode=mode, smooth=smooth, diverge=diverge)
+    cfg = load_config(config, list(set_ or []))
+    study = LRBatchStudy(
+        sizes=tuple(parse_sizes(sizes)),
+        seeds=tuple(_parse_seeds(seeds, cfg.train.seed)),
+        settings=settings,
+        rule=check_rule(rule),
+    )
+    directory = study_dir or Path("studies") / f"{cfg.name}-lr"
+    run_lr_batch_study(cfg, study, directory, console=console, command=_command())
+    report_lr_batch_study(directory, console, rule=study.rule)

@@ -20,14 +20,15 @@ way to divergence):
 
 - *steepest descent*: the rate where the smoothed loss falls fastest against the logarithm of the rate
   (the most negative ``d loss / d ln(rate)``, by central differences on the uneven grid, one-sided at the
-  ends), the middle of the steepest slope of the plotted curve;
+  ends), the middle of the steepest slope of the plotted curve. The first tenth of the sweep is not
+  searched (``skip``): there the moving average holds only a few losses, and its slope is mostly noise;
 - *minimum / 10*: the rate of the lowest smoothed loss divided by 10, one decade below the point where
   the loss stops improving, which is already near the edge of stability.
 
 >>> rates = rate_grid(1e-3, 1.0, 4)
 >>> [round(r, 6) for r in rates]
 [0.001, 0.01, 0.1, 1.0]
->>> smooth_losses([2.0, 2.0, 2.0], beta=0.98)
+>>> [round(x, 12) for x in smooth_losses([2.0, 2.0, 2.0], beta=0.98)]
 [2.0, 2.0, 2.0]
 >>> found = suggest(rates, [1.0, 0.8, 0.2, 0.1])
 >>> round(found.steepest, 6), round(found.minimum_tenth, 6)
@@ -41,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "DEFAULT_RULE",
     "MODES",
     "RULES",
     "LossSmoother",
@@ -56,6 +58,10 @@ MODES = ("exp", "linear")
 
 RULES = {"steepest": "steepest descent of the smoothed loss", "min10": "minimum of the smoothed loss / 10"}
 """The suggestion rules by name, with what each says in words."""
+
+DEFAULT_RULE = "min10"
+"""The rule applied unless another is asked for: in the measurements of ``docs/batch-size-study.md`` its
+rate was the closer to the best constant rate of a short training run, and it errs low rather than high."""
 
 
 def rate_grid(min_lr: float, max_lr: float, steps: int, mode: str = "exp") -> list[float]:
@@ -129,7 +135,7 @@ def smooth_losses(losses: Sequence[float], beta: float) -> list[float]:
     """The bias-corrected exponential moving average of ``losses`` (see :class:`LossSmoother`).
 
     >>> [round(x, 4) for x in smooth_losses([1.0, 2.0, 4.0], beta=0.5)]
-    [1.0, 1.6667, 3.1429]
+    [1.0, 1.6667, 3.0]
     """
     smoother = LossSmoother(beta)
     return [smoother.add(float(x)) for x in losses]
@@ -178,8 +184,9 @@ class Suggestion:
         }
 
 
-def steepest_index(rates: Sequence[float], smoothed: Sequence[float]) -> tuple[int, float] | None:
-    """Index and value of the most negative ``d smoothed / d ln(rate)``, or ``None`` if the curve never falls.
+def steepest_index(rates: Sequence[float], smoothed: Sequence[float], start: int = 0) -> tuple[int, float] | None:
+    """Index and value of the most negative ``d smoothed / d ln(rate)`` at index ``start`` or later, or
+    ``None`` if the curve does not fall there.
 
     The derivative is the second-order central difference on the uneven grid of log rates (exact for a
     parabola), one-sided at the two ends. Needs at least 2 points.
@@ -206,19 +213,22 @@ def steepest_index(rates: Sequence[float], smoothed: Sequence[float]) -> tuple[i
                 + h0 / (h1 * (h0 + h1)) * smoothed[k + 1]
             )
         slopes.append(slope)
-    best = min(range(n), key=lambda k: slopes[k])
+    candidates = range(min(max(start, 0), n - 1), n)
+    best = min(candidates, key=lambda k: slopes[k])
     return (best, slopes[best]) if slopes[best] < 0 else None
 
 
-def suggest(rates: Sequence[float], smoothed: Sequence[float]) -> Suggestion:
+def suggest(rates: Sequence[float], smoothed: Sequence[float], *, skip: int = 0) -> Suggestion:
     """Both suggestions from a smoothed curve (see the module docstring for the rules).
 
-    Only the finite points before the first non-finite one count. The steepest descent is looked for up to
-    the lowest point.
+    Only the finite points before the first non-finite one count. The steepest descent is looked for from
+    point ``skip`` (or the point before the lowest, when that comes earlier) up to the lowest point.
 
     Args:
         rates: the rate of each point, increasing.
         smoothed: the smoothed loss after the step at each rate.
+        skip: points at the start left out of the search for the steepest descent (a range test leaves
+            out a tenth of its rates).
 
     Returns:
         The suggestions, with notes when the curve never fell, was still falling at the last rate, or
@@ -232,7 +242,8 @@ def suggest(rates: Sequence[float], smoothed: Sequence[float]) -> Suggestion:
         return Suggestion(None, None, None, None, notes=("the loss was not finite from the first step: lower --min",))
     best = min(range(len(smoothed)), key=lambda k: smoothed[k])
     notes = []
-    found = steepest_index(rates[: best + 1], smoothed[: best + 1]) if best >= 1 else None
+    start = min(skip, best - 1)
+    found = steepest_index(rates[: best + 1], smoothed[: best + 1], start) if best >= 1 else None
     if best == 0:
         notes.append("the smoothed loss never fell below its first value: lower --min (or check the data)")
     elif best == len(smoothed) - 1:

@@ -89,6 +89,11 @@ class RangeSettings:
                 f"its lowest value), got {self.diverge:g}"
             )
 
+    @property
+    def skip(self) -> int:
+        """Points at the start not searched for the steepest descent: a tenth of the rates."""
+        return self.steps // 10
+
     def rates(self) -> list[float]:
         """The rate of each step (see :func:`~batchlab.lr_range.curve.rate_grid`)."""
         return rate_grid(self.min_lr, self.max_lr, self.steps, self.mode)
@@ -201,7 +206,7 @@ def run_lr_find(
     config: Config,
     settings: RangeSettings | None = None,
     *,
-    rule: str = "steepest",
+    rule: str = "min10",
     model: torch.nn.Module | None = None,
     data: PreparedData | None = None,
     run_dir: str | Path | None = None,
@@ -260,7 +265,7 @@ def run_lr_find(
         curve = (recorder.losses, recorder.smoothed, recorder.samples, recorder.initial_loss, state.stop_reason)
         losses, smoothed, samples, initial, reason = broadcast_object(curve)
         rates = settings.rates()[: len(losses)]
-        found = suggest(rates, smoothed)
+        found = suggest(rates, smoothed, skip=settings.skip)
         notes = [*range_notes(config, parts, settings), *found.notes]
         info = _info(config, parts, settings, state, seconds, len(losses))
         result = LRFindResult(

@@ -50,7 +50,7 @@ def range_test_figure(record: dict[str, Any], *, title: str | None = None) -> Fi
     initial = record.get("initial_loss")
     if initial is not None:
         ax.axhline(initial, color="0.4", linestyle=":", linewidth=1, label=f"initial loss {initial:.3g}")
-    rule = record.get("rule", "steepest")
+    rule = record.get("rule", "min10")
     steepest = found.get("steepest")
     if steepest is not None:
         chosen = " (suggested)" if rule == "steepest" else ""

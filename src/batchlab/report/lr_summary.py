@@ -11,9 +11,9 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["range_test_lines", "report_range_test"]
+from batchlab.lr_range.curve import RULES
 
-_RULE_TEXT = {"steepest": "steepest descent of the smoothed loss", "min10": "minimum of the smoothed loss / 10"}
+__all__ = ["range_test_lines", "report_range_test"]
 
 
 def range_test_lines(record: dict[str, Any]) -> list[str]:
@@ -23,7 +23,7 @@ def range_test_lines(record: dict[str, Any]) -> list[str]:
     ...           "curve": {"lr": [1e-7, 1e-6, 1e-5]}, "info": {"lr_batch": 32, "optimizer": {"name": "sgd"},
     ...           "seconds": 1.5}, "stop_reason": "reached the last rate", "notes": [], "initial_loss": 2.3,
     ...           "suggestions": {"steepest": None, "min10": 1e-6, "best_rate": 1e-5, "best_loss": 2.2},
-    ...           "rule": "steepest"}
+    ...           "rule": "min10"}
     >>> lines = range_test_lines(record)
     >>> lines[0]  # doctest: +ELLIPSIS
     'Range test: 3 of 100 rates from 1e-07 to 10 (spaced exponentially), one optimizer step each at batch 32 ...'
@@ -58,9 +58,9 @@ def range_test_lines(record: dict[str, Any]) -> list[str]:
         initial = record.get("initial_loss")
         start = f" (initial loss {initial:.4g})" if initial is not None else ""
         lines.append(f"Lowest smoothed loss {found['best_loss']:.4g} at lr {found['best_rate']:.3g}{start}")
-    rule = record.get("rule", "steepest")
+    rule = record.get("rule", "min10")
     lines.append("Suggested learning rates:")
-    for name, text in _RULE_TEXT.items():
+    for name, text in RULES.items():
         rate = found.get(name)
         value = f"{rate:.3g}" if rate is not None else "none (the smoothed loss never fell)"
         mark = f"  <- suggested (--rule {name})" if name == rule and rate is not None and _both(found) else ""
