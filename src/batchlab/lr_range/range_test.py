@@ -261,6 +261,7 @@ def run_lr_find(
         started = time.perf_counter()
         recorder, state = run_range_test(parts, settings, callbacks=callbacks)
         seconds = time.perf_counter() - started
+        agreed = _workers_agree(recorder, settings) if workers.enabled else None
         # Every worker recorded the same curve (losses are means over the global batch): rank 0's is used.
         curve = (recorder.losses, recorder.smoothed, recorder.samples, recorder.initial_loss, state.stop_reason)
         losses, smoothed, samples, initial, reason = broadcast_object(curve)
@@ -268,6 +269,8 @@ def run_lr_find(
         found = suggest(rates, smoothed, skip=settings.skip)
         notes = [*range_notes(config, parts, settings), *found.notes]
         info = _info(config, parts, settings, state, seconds, len(losses))
+        if agreed is not None:
+            info["workers_agreed"] = agreed
         result = LRFindResult(
             rates=rates,
             losses=losses,
@@ -399,6 +402,15 @@ def _info(
         "seed": config.train.seed,
         "seconds": round(seconds, 3),
     }
+
+
+def _workers_agree(recorder: RangeRecorder, settings: RangeSettings) -> bool:
+    """Whether every worker's own curve gives the same suggestions (a check: each records the global mean)."""
+    from batchlab.train.distributed import all_gather_object
+
+    own = suggest(settings.rates()[: len(recorder.losses)], recorder.smoothed, skip=settings.skip)
+    everyone = all_gather_object((len(recorder.losses), own.steepest, own.minimum_tenth))
+    return all(mine == everyone[0] for mine in everyone)
 
 
 def _agree(action: Any, distributed: bool, is_main: bool) -> None:

@@ -93,8 +93,8 @@ class StudyDirectory:
             kinds = {old.get("kind", "batch-size"), study.get("kind", "batch-size")}
             if "lr-vs-batch" in kinds and len(kinds) > 1:
                 raise ConfigError(
-                    f"--study-dir: {str(self.path)!r} holds a {old.get('kind', 'batch-size')} study, not a "
-                    f"{study.get('kind')} study; choose a new --study-dir"
+                    f"--study-dir: {str(self.path)!r} holds a study of kind {old.get('kind', 'batch-size')}, not "
+                    f"{study.get('kind')}; choose a new --study-dir"
                 )
             if old.get("kind") in ("batch-size", "lr-vs-batch") and old.get("fingerprint") != study["fingerprint"]:
                 changed = _differences(old.get("shared", {}), study["shared"])

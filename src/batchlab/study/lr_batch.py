@@ -108,8 +108,9 @@ def run_lr_batch_study(
     sizes = resolve_sizes(study.sizes, full.samples, full_tokens=full.padded_tokens if has_tokens(data) else None)
     if len(sizes) < 2:
         raise ConfigError(
-            f"--sizes: {', '.join(str(s) for s in study.sizes)} leave {counted(len(sizes), 'batch size')} on "
-            f"{counted(full.samples, 'training sample')}; an exponent needs at least two"
+            f"--sizes: {', '.join(str(s) for s in study.sizes)} resolve to {counted(len(sizes), 'batch size')} on "
+            f"{counted(full.samples, 'training sample')} (a size at or above the split is full); an exponent needs "
+            "at least two"
         )
     cells = [(size, seed) for size in sizes for seed in study.seeds]
     configs = {cell_name(size, seed): _cell_config(config, size, seed) for size, seed in cells}

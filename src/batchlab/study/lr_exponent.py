@@ -41,7 +41,7 @@ __all__ = [
 RULE_SLOPES = {"linear": 1.0, "sqrt": 0.5, "none": 0.0}
 """The exponent of each learning-rate scaling rule (``train.lr_scaling.rule``)."""
 
-_RULE_NAMES = {"linear": "linear rule (1)", "sqrt": "square-root rule (1/2)", "none": "no scaling (0)"}
+_RULE_NAMES = {"linear": "the linear rule (1)", "sqrt": "the square-root rule (1/2)", "none": "no scaling (0)"}
 MIN_WINDOW_SIZES = 3
 """Consecutive sizes a sub-range needs for its own fit to say anything."""
 
@@ -341,18 +341,18 @@ def _conclusions(analysis: LRBatchAnalysis) -> list[str]:
     )
     inside = [name for name, slope in RULE_SLOPES.items() if fit.low <= slope <= fit.high]
     outside = [name for name in ("linear", "sqrt") if name not in inside]
-    ruled_out = f" and rules out the {' and the '.join(_RULE_NAMES[n] for n in outside)}" if outside else ""
+    ruled_out = f" and rules out {_joined([_RULE_NAMES[n] for n in outside])}" if outside else ""
     if inside == ["linear"] or inside == ["sqrt"]:
-        lines.append(f"The measurement supports the {_RULE_NAMES[inside[0]]} over {span}{ruled_out}.")
+        lines.append(f"The measurement supports {_RULE_NAMES[inside[0]]} over {span}{ruled_out}.")
     elif inside == ["none"]:
         lines.append(
             f"The best rate does not change measurably with the batch size over {span}: neither scaling rule "
             "(keep train.lr_scaling.rule: none)."
         )
     elif inside:
-        named = " and ".join(_RULE_NAMES[n] for n in inside)
+        named = _joined([_RULE_NAMES[n] for n in inside])
         lines.append(
-            f"The interval holds the {named}: this measurement cannot tell them apart over {span}{ruled_out}; "
+            f"The interval holds {named}: this measurement cannot tell them apart over {span}{ruled_out}; "
             "add seeds or widen the range of sizes."
         )
     else:
@@ -363,7 +363,7 @@ def _conclusions(analysis: LRBatchAnalysis) -> list[str]:
         if window is None or (window.batch_low == fit.batch_low and window.batch_high == fit.batch_high):
             continue
         partial.append(
-            f"the {_RULE_NAMES[name]} from {_range(analysis.unit, window.batch_low, window.batch_high)} "
+            f"{_RULE_NAMES[name]} from {_range(analysis.unit, window.batch_low, window.batch_high)} "
             f"(exponent {window.exponent:.2f}, {window.low:.2f} to {window.high:.2f})"
         )
     if partial:
@@ -376,6 +376,10 @@ def _conclusions(analysis: LRBatchAnalysis) -> list[str]:
     if analysis.missing:
         lines.append(f"Left out (no suggestion by this rule): {', '.join(analysis.missing)}.")
     return lines
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _between(exponent: float) -> str:
