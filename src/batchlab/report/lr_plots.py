@@ -30,7 +30,8 @@ def range_test_figure(record: dict[str, Any], *, title: str | None = None) -> Fi
 
     Draws the loss of each step (faint), its smoothed curve, the loss of the initial weights (dotted),
     the steepest-descent point (red) and the minimum / 10 (green; the minimum itself as a triangle). The
-    y axis stops a little above the start of the curve, so the divergence at the end does not flatten it.
+    y axis spans the lowest loss (raw or smoothed) to a little above the start of the curve, so the
+    divergence at the end does not flatten it.
 
     Args:
         record: a range test as in ``lr_find.json`` (``curve``, ``suggestions``, ``initial_loss``, ``rule``).
@@ -80,14 +81,15 @@ def range_test_figure(record: dict[str, Any], *, title: str | None = None) -> Fi
     ax.set_xscale("log")
     finite = [s for s in smoothed if math.isfinite(s)]
     if finite:
-        low = min(finite)
+        # The raw losses before the last point count too: the smoothed curve lags them and can stay far above.
+        low = min(finite + [x for x in raw[:-1] if math.isfinite(x)])
         high = max(finite[0], initial if initial is not None else finite[0])
         span = max(high - low, 1e-3 * max(abs(high), 1.0))
         ax.set_ylim(low - 0.1 * span, high + 0.35 * span)
     ax.set_xlabel("learning rate (one optimizer step each)")
     ax.set_ylabel("training loss after the step")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")
     fig.suptitle(title or _title(record), fontsize=10)
     fig.tight_layout()
     return fig
