@@ -164,8 +164,8 @@ def lr_find(
     ``steps`` rates, until the last rate or until the loss diverges: it is not finite, or its smoothed
     value exceeds ``diverge`` times its lowest. The loss recorded for a rate is the loss after the step at
     that rate, on the next batch; the curve read is its bias-corrected moving average (weight ``smooth``).
-    Two rates are suggested: where the smoothed loss falls fastest against the log of the rate
-    (``steepest``), and the rate of its minimum divided by 10 (``min10``). The test's weights are thrown
+    Two rates are suggested: the rate of the smoothed loss's minimum divided by 10 (``min10``), and where
+    it falls fastest against the log of the rate (``steepest``). The test's weights are thrown
     away: ``model`` (copied) and any run directory are left as they were. The config's schedule and
     learning-rate scaling are ignored (a note says so). Under ``torchrun`` the workers agree on one curve.
 
@@ -179,7 +179,7 @@ def lr_find(
         mode: ``exp`` (rates evenly spaced in their logarithm) or ``linear``.
         smooth: weight of the past in the moving average of the loss, in ``[0, 1)``.
         diverge: stop when the smoothed loss exceeds this multiple of its lowest value (> 1).
-        rule: the suggestion returned as ``result.suggested_lr`` (``steepest`` or ``min10``).
+        rule: the suggestion returned as ``result.suggested_lr``: ``min10`` (default) or ``steepest``.
         run_dir: write ``lr_find.csv``, ``lr_find.json`` and ``plots/lr_find.png`` here (a new folder, an
             earlier range test's, or a run directory: only these files are added). ``None`` writes nothing.
         apply: also write ``lr_find_config.yaml``: the config with ``train.optimizer.lr`` set to the

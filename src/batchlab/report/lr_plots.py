@@ -167,6 +167,13 @@ def _draw_fit(ax: Axes, analysis: LRBatchAnalysis) -> None:
             ax.plot(xs, ys, color="0.3", linestyle=style, linewidth=1.2, label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if points:  # one tick per batch size, written out (log axes would print 2x10^3 3x10^3 4x10^3 on top of each other)
+        from matplotlib.ticker import NullLocator
+
+        labels = {p.batch: f"{p.batch:,.0f}" + ("\n(full)" if p.label == "full" else "") for p in points}
+        ax.set_xticks(sorted(labels))
+        ax.set_xticklabels([labels[b] for b in sorted(labels)])
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(f"batch size ({unit})")
     ax.set_ylabel(f"suggested learning rate ({analysis.rule_text})")
     ax.grid(alpha=0.3, which="both")
