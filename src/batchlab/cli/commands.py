@@ -104,8 +104,12 @@ def predict(
 
 @app.command()
 @user_errors
-def report(path: Annotated[Path, typer.Argument(help="A run, batch-size study or tuning study directory.")]) -> None:
-    """Summarize a run or a study: tables and test metrics; redraw its plots."""
+def report(
+    path: Annotated[
+        Path, typer.Argument(help="A run, study (batch-size, lr-vs-batch), tuning or range-test directory.")
+    ],
+) -> None:
+    """Summarize a run, a study or a range test: tables, test metrics, conclusions; redraw its plots."""
     from batchlab.report.summary import report_path
 
     report_path(path, console)
