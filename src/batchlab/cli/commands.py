@@ -104,11 +104,25 @@ def predict(
 
 @app.command()
 @user_errors
-def report(path: Annotated[Path, typer.Argument(help="A run, batch-size study or tuning study directory.")]) -> None:
-    """Summarize a run or a study: tables and test metrics; redraw its plots."""
+def report(
+    path: Annotated[Path, typer.Argument(help="A run, batch-size study or tuning study directory.")],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write one self-contained HTML page (figures embedded) to this file."),
+    ] = None,
+) -> None:
+    """Summarize a run or a study: tables and test metrics; redraw its plots (and write an HTML page)."""
     from batchlab.report.summary import report_path
 
+    if html is not None:
+        from batchlab.report.html import check_html_output
+
+        check_html_output(html)  # a bad --html fails before the terminal report, not after it
     report_path(path, console)
+    if html is not None:
+        from batchlab.report.html import write_html_report
+
+        console.print(f"HTML report: {write_html_report(path, html)}", markup=False)
 
 
 @app.command()
