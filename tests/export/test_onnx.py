@@ -5,6 +5,7 @@ missing values, a regression MLP, a CNN on images and sequence models on text (t
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, table_csv: Path, sms_slice: P
 def test_onnxruntime_matches_pytorch_on_the_test_split(name: str, runs: dict[str, Path], tmp_path: Path) -> None:
     run_dir = runs[name]
     written = export_run(run_dir, tmp_path / "model.onnx")
-    assert written.path.is_file() and written.checked_by == "onnxruntime"
+    assert written.checked_by == "onnxruntime"
+    assert list(tmp_path.iterdir()) == [written.path]  # one self-contained file, no side file of weights
     onnx.checker.check_model(str(written.path))
     session = ort.InferenceSession(str(written.path), providers=["CPUExecutionProvider"])
     metadata = json.loads(session.get_modelmeta().custom_metadata_map["batchlab"])
@@ -154,18 +156,39 @@ def test_regression_outputs_are_in_the_target_units(runs: dict[str, Path], tmp_p
     assert 25 < float(np.mean(prediction)) < 346
 
 
-def test_torchscript_export_matches_pytorch(runs: dict[str, Path], tmp_path: Path) -> None:
-    run_dir = runs["cnn"]
+@pytest.mark.parametrize("name", ["cnn", "gru"])
+def test_torchscript_export_matches_pytorch(name: str, runs: dict[str, Path], tmp_path: Path) -> None:
+    run_dir = runs[name]
     written = export_run(run_dir, tmp_path / "model.pt", "torchscript")
     extra = {"batchlab.json": ""}
     loaded = torch.jit.load(str(written.path), _extra_files=extra)
-    assert json.loads(extra["batchlab.json"])["kind"] == "image"
+    assert json.loads(extra["batchlab.json"])["run"] == name
     trained = load_run(run_dir)
     for feeds, inputs in feeds_of_test_split(trained):
-        logits, probabilities = loaded(torch.from_numpy(feeds["x"]))
+        logits, probabilities = loaded(*(torch.from_numpy(v) for v in feeds.values()))
         with torch.no_grad():
             np.testing.assert_allclose(logits.numpy(), trained.model(*inputs).numpy(), atol=TOLERANCE, rtol=0)
         assert torch.allclose(probabilities.sum(dim=1), torch.ones(len(probabilities)))
+
+
+def test_an_export_that_computes_something_else_is_not_written(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is run in onnxruntime before it is put in place: a wrong graph is an error, not a file."""
+    from batchlab.errors import BatchlabError
+    from batchlab.export import writers
+
+    export = writers._export_dynamo
+
+    def without_scaling(module: Any, spec: Any, example: Any, path: Path) -> None:
+        wrong = copy.deepcopy(module)
+        wrong.scaling = None  # the file's graph no longer scales its input
+        export(wrong, spec, example, path)
+
+    monkeypatch.setattr(writers, "_export_dynamo", without_scaling)
+    with pytest.raises(BatchlabError, match="differs from PyTorch by .* in onnxruntime"):
+        export_run(runs["cnn"], tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,14 +59,15 @@ class WrittenModel:
     checked_by: str | None
 
 
-def example_inputs(spec: DeploymentSpec, module: DeployedModel, *, batch: int = 3, seed: int = 0) -> tuple[Any, ...]:
+def example_inputs(spec: DeploymentSpec, *, batch: int = 3, time: int = 16, seed: int = 0) -> tuple[Any, ...]:
     """Inputs of the right kinds and shapes to trace and check an export (random, seeded).
 
-    Sequences are ``min(max_length, 16)`` steps long with ragged lengths; token ids avoid the padding id 0.
+    Sequences are ``min(time, max_length)`` steps long with ragged lengths (the first one full); token
+    ids avoid the padding id 0.
     """
     generator = torch.Generator().manual_seed(seed)
     x_dtype, x_shape = spec.inputs[0][1], spec.inputs[0][2]
-    time = min(spec.max_length or 16, 16)
+    time = max(1, min(spec.max_length or time, time))
     shape = [batch if d == "batch" else time if d == "time" else int(d) for d in x_shape]
     if x_dtype == "int64":
         x = torch.randint(1, max(2, spec.vocab_size or 2), shape, generator=generator)
@@ -93,16 +95,18 @@ def write_onnx(module: DeployedModel, spec: DeploymentSpec, path: str | Path, me
     except ImportError:
         raise ConfigError("--format onnx needs onnx and onnxscript: pip install 'batchlab[onnx]'") from None
     path = Path(path)
-    example = example_inputs(spec, module)
+    example = example_inputs(spec)
     recurrent = any(isinstance(m, nn.RNNBase) for m in module.modules())
     exporter = "TorchScript-based exporter" if recurrent else "torch.export"
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix="batchlab-export-") as scratch:
+        # The exporter may write the weights to a side file: export in a scratch folder, then save one file.
+        exported = Path(scratch) / "model.onnx"
         with _quiet():
             try:
                 if recurrent:
-                    _export_legacy(module, spec, example, tmp)
+                    _export_legacy(module, spec, example, exported)
                 else:
-                    _export_dynamo(module, spec, example, tmp)
+                    _export_dynamo(module, spec, example, exported)
             except ImportError as exc:
                 raise ConfigError(
                     f"--format onnx needs {exc.name or 'onnxscript'}: pip install 'batchlab[onnx]'"
@@ -112,7 +116,7 @@ def write_onnx(module: DeployedModel, spec: DeploymentSpec, path: str | Path, me
                 raise BatchlabError(
                     f"cannot export {type(module.network).__name__} to ONNX ({exporter}): {first}"
                 ) from exc
-        model = onnx.load(str(tmp))
+        model = onnx.load(str(exported))  # external weights, if any, are read in
         description = {**metadata, **spec.to_dict()}
         del model.metadata_props[:]
         entry = model.metadata_props.add()
@@ -134,7 +138,7 @@ def write_torchscript(
         BatchlabError: the model cannot be traced, or the traced file computes something else.
     """
     path = Path(path)
-    example = example_inputs(spec, module)
+    example = example_inputs(spec)
     description = json.dumps({**metadata, **spec.to_dict()})
     with atomic_path(path) as tmp:
         with _quiet():
@@ -146,9 +150,10 @@ def write_torchscript(
             torch.jit.save(traced, str(tmp), _extra_files={"batchlab.json": description})
             loaded = torch.jit.load(str(tmp))  # type: ignore[no-untyped-call]
         difference = 0.0
-        for inputs in (example_inputs(spec, module, batch=5, seed=1), example_inputs(spec, module, batch=1, seed=2)):
+        for inputs in _check_inputs(spec):
             with torch.no_grad():
-                want, got = module(*inputs), loaded(*inputs)
+                want = module(*inputs)
+                got = _run_check(lambda inputs=inputs: loaded(*inputs), "torch.jit.load", inputs)
             difference = max(difference, _max_difference(want, got))
         _require_close(difference, "torch.jit.load")
     return WrittenModel(path, "torchscript", "torch.jit.trace", difference, "torch.jit.load")
@@ -196,14 +201,32 @@ def _check_onnx(path: Path, module: DeployedModel, spec: DeploymentSpec) -> tupl
         return None, None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     difference = 0.0
-    for inputs in (example_inputs(spec, module, batch=5, seed=1), example_inputs(spec, module, batch=1, seed=2)):
+    for inputs in _check_inputs(spec):
         feeds = {name: value.numpy() for name, value in zip(spec.input_names, inputs, strict=True)}
-        got = session.run(spec.output_names, feeds)
+        got = _run_check(lambda feeds=feeds: session.run(spec.output_names, feeds), "onnxruntime", inputs)
         with torch.no_grad():
             want = module(*inputs)
         difference = max(difference, _max_difference(want, tuple(torch.from_numpy(g) for g in got)))
     _require_close(difference, "onnxruntime")
     return difference, "onnxruntime"
+
+
+def _check_inputs(spec: DeploymentSpec) -> list[tuple[Any, ...]]:
+    """Inputs of other batch sizes (and, for sequences, lengths) than the traced ones: a shape frozen into
+    the file by tracing shows up as an error or a difference."""
+    return [example_inputs(spec, batch=5, time=11, seed=1), example_inputs(spec, batch=1, time=16, seed=2)]
+
+
+def _run_check(run: Any, runner: str, inputs: tuple[Any, ...]) -> Any:
+    """``run()``; an error there (a traced shape that does not generalize, say) becomes a one-line error."""
+    try:
+        return run()
+    except Exception as exc:
+        shape = "x".join(str(d) for d in inputs[0].shape)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BatchlabError(
+            f"the exported model fails in {runner} on inputs of shape {shape}: {first[:300]}; nothing was written"
+        ) from exc
 
 
 def _max_difference(want: tuple[torch.Tensor, ...], got: tuple[torch.Tensor, ...]) -> float:
