@@ -98,6 +98,18 @@ def test_run_page_has_config_metrics_curves_and_confusion_matrix(digits_run: Pat
     assert list(tmp_path.iterdir()) == [out]  # written atomically: no temporary file left behind
 
 
+def test_an_audio_runs_spectrograms_are_embedded(digits_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (run / "plots").mkdir(exist_ok=True)
+    Image.new("RGB", (40, 30), "white").save(run / "plots" / "spectrograms.png")
+    page, source = _parse(write_html_report(run, tmp_path / "run.html"))
+    assert [i["alt"] for i in page.images] == ["learning curves", "confusion matrix", "spectrograms"]
+    assert _check_self_contained(page, source)[-1] == (40, 30)
+
+
 def test_study_page_shows_the_critical_batch_fit_and_plots(handmade_study: Path, tmp_path: Path) -> None:
     out = write_html_report(handmade_study, tmp_path / "study.html")
     page, source = _parse(out)

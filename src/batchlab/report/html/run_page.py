@@ -1,5 +1,5 @@
-"""The HTML report of one run: its facts, test metrics, confusion matrix, learning curves, metric table
-and config."""
+"""The HTML report of one run: its facts, test metrics, learning curves, confusion matrix (classification),
+example spectrograms (audio runs), metric table and config."""
 
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ def run_page(path: str | Path) -> Page:
             )
             blocks = [image_from_file(drawn, "confusion matrix", "Test split; colour: share of the true class."), table]
             page.sections.append(Section("Confusion matrix", "confusion", blocks))  # type: ignore[arg-type]
+    spectrograms = run.plots / "spectrograms.png"
+    if spectrograms.is_file():  # drawn by train and report for audio runs (it needs the recordings)
+        caption = "Test recordings with their true and predicted labels (from plots/spectrograms.png)."
+        page.sections.append(
+            Section("Example spectrograms", "spectrograms", [image_from_file(spectrograms, "spectrograms", caption)])
+        )
     if rows:
         page.sections.append(
             Section("Metrics by epoch", "metrics", [rows_table(rows, caption="metrics.csv", limit=MAX_METRIC_ROWS)])
