@@ -191,6 +191,20 @@ def test_an_export_that_computes_something_else_is_not_written(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_exports_and_says_how_close_the_file_is(runs: dict[str, Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from batchlab.cli import app
+
+    out = tmp_path / "deploy" / "cnn.onnx"
+    done = CliRunner().invoke(app, ["export", str(runs["cnn"]), "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    line = done.output.strip()
+    assert line.startswith(f"Exported onnx (torch.export) to {out}; onnxruntime matches PyTorch within ")
+    assert float(line.rsplit(" ", 1)[1]) <= 1e-4
+    assert list(out.parent.iterdir()) == [out]
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [

@@ -80,11 +80,13 @@ def study_page(path: str | Path) -> Page:
             drawn = [curves] if curves is not None else []
         if noise is not None:
             b_crit = analysis.fit.b_crit if analysis.fit is not None and analysis.fit.status == "fit" else None
+            in_tokens = analysis.unit == "tokens" and noise_info is not None and noise_info.get("tokens_per_sample")
             picture = plot_noise_scale(
                 noise,
                 figures / "noise_scale.png",
                 b_crit=b_crit,
                 target_step=noise_info.get("target_step") if noise_info else None,
+                tokens_per_sample=float(noise_info["tokens_per_sample"]) if in_tokens and noise_info else None,
             )
             if picture is not None:
                 drawn.append(picture)
