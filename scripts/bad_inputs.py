@@ -218,6 +218,36 @@ def _two_speakers(rec: Path) -> None:
         path.unlink()
 
 
+def lr_find(text: str, *options: str) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_text(text)
+        return ["lr-find", "c.yaml", "--run-dir", "run", "--no-plots", *options]
+
+    return prepare
+
+
+def lr_study(text: str, *options: str) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_text(text)
+        return ["study", "lr-vs-batch", "c.yaml", "--study-dir", "run", *options]
+
+    return prepare
+
+
+def _lr_find_into_a_folder(root: Path) -> list[str]:
+    (root / "mine").mkdir()
+    (root / "mine" / "notes.txt").write_text("keep")
+    (root / "c.yaml").write_text("data: {source: digits}")
+    return ["lr-find", "c.yaml", "--run-dir", "mine"]
+
+
+def _lr_study_in_a_batch_size_study(root: Path) -> list[str]:
+    (root / "study").mkdir()
+    (root / "study" / "study.json").write_text('{"kind": "batch-size", "fingerprint": "0"}')
+    (root / "c.yaml").write_text("data: {source: iris}")
+    return ["study", "lr-vs-batch", "c.yaml", "--study-dir", "study"]
+
+
 CASES: list[Case] = [
     ("config", "unknown dataset name `digitz`", config("data: {source: digitz}")),
     ("config", "unknown model `resnet`", config("model: {name: resnet}")),
@@ -368,6 +398,23 @@ CASES: list[Case] = [
     ("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),
     ("cli", "run directory that is not empty", custom(_busy_run_dir)),
     ("cli", "run directory that cannot be created", config("{}")),
+    ("lr-find", "`--min` not below `--max`", lr_find("data: {source: digits}", "--min", "1", "--max", "0.1")),
+    ("lr-find", "fewer than 10 steps", lr_find("data: {source: digits}", "--steps", "5")),
+    ("lr-find", "unknown spacing `--mode log`", lr_find("data: {source: digits}", "--mode", "log")),
+    ("lr-find", "unknown suggestion rule", lr_find("data: {source: digits}", "--rule", "valley")),
+    ("lr-find", "a folder that holds neither a run nor a range test", custom(_lr_find_into_a_folder)),
+    (
+        "lr-find",
+        "a schedule other than constant (a note; the test runs)",
+        lr_find("data: {source: digits}\ntrain: {schedule: {name: cosine, warmup_steps: 40}}"),
+    ),
+    (
+        "lr-find",
+        "a training split smaller than steps x batch (a note; the test runs)",
+        lr_find("data: {source: iris}\ntrain: {batch_size: 32}"),
+    ),
+    ("lr-find", "a single batch size in `study lr-vs-batch`", lr_study("data: {source: iris}", "--sizes", "16")),
+    ("lr-find", "`study lr-vs-batch` in a batch-size study's folder", custom(_lr_study_in_a_batch_size_study)),
 ]
 
 
@@ -385,12 +432,17 @@ def main() -> None:
                 result = runner.invoke(app, args)
             finally:
                 os.chdir(cwd)
-            message = " / ".join(line for line in (result.stderr or result.output).strip().splitlines() if line)
+            lines = [line for line in (result.stderr or result.output).strip().splitlines() if line]
+            if result.exit_code == 0 and kind == "lr-find":  # a range test that ran: its notes are the point
+                lines = [line for line in lines if line.startswith("Note: ")]
+            message = " / ".join(lines)
             message = message.replace("|", "\\|")
             message = message.replace(str(root), "DIR").replace(folder, "DIR")
             leftover = "run" if (root / "run").exists() and name != "run directory that is not empty" else "nothing"
             for written in ("out.csv", "m.onnx"):
                 leftover = written if (root / written).exists() else leftover
+            if result.exit_code == 0 and kind == "lr-find":
+                leftover = "the test's results (run)"
             pwned = (root / "pwned").exists()
             rows.append(
                 f"| {kind} | {name} | {result.exit_code} | `{message}` | {leftover}{' (CODE RAN!)' if pwned else ''} |"

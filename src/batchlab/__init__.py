@@ -21,6 +21,7 @@ __all__ = [
     "generate",
     "load_config",
     "load_dataset",
+    "lr_find",
     "predict",
     "prepare_data",
     "study_batch_size",
@@ -32,6 +33,7 @@ _LAZY = {
     "evaluate": "batchlab.api",
     "predict": "batchlab.api",
     "generate": "batchlab.api",
+    "lr_find": "batchlab.api",
     "RunResult": "batchlab.experiment.training",
     "Config": "batchlab.config",
     "load_config": "batchlab.config",
@@ -44,7 +46,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from batchlab.api import evaluate, fit, generate, predict
+    from batchlab.api import evaluate, fit, generate, lr_find, predict
     from batchlab.config import Config, load_config
     from batchlab.data.batching import MiniBatches
     from batchlab.data.pipeline import prepare_data

@@ -1,4 +1,4 @@
-"""The public functions behind ``batchlab`` and the command line: fit, evaluate, predict, generate.
+"""The public functions behind ``batchlab`` and the command line: fit, evaluate, predict, generate, lr_find.
 
 Example:
     >>> import batchlab
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,7 +21,10 @@ from batchlab.experiment.rundir import RunDirectory
 from batchlab.experiment.training import RunResult, train_run
 from batchlab.train.callbacks import Callback
 
-__all__ = ["evaluate", "fit", "generate", "predict", "resolve_config"]
+if TYPE_CHECKING:
+    from batchlab.lr_range.range_test import LRFindResult
+
+__all__ = ["evaluate", "fit", "generate", "lr_find", "predict", "resolve_config"]
 
 
 def resolve_config(config: Config | Mapping[str, Any] | str | Path | None, overrides: Iterable[str] = ()) -> Config:
@@ -166,3 +169,75 @@ def generate(
     return generate_text(
         run_dir, prompt=prompt, tokens=tokens, temperature=temperature, top_k=top_k, seed=seed, model=model
     )
+
+
+def lr_find(
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    *,
+    overrides: Iterable[str] = (),
+    model: torch.nn.Module | None = None,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    steps: int = 100,
+    mode: str = "exp",
+    smooth: float = 0.98,
+    diverge: float = 4.0,
+    rule: str = "min10",
+    run_dir: str | Path | None = None,
+    apply: bool = False,
+    plots: bool = True,
+    callbacks: Iterable[Callback] = (),
+) -> LRFindResult:
+    """The learning-rate range test: one optimizer step per rate, the rate rising from ``min_lr`` to ``max_lr``.
+
+    The config's run (its batch size and accumulation, model, optimizer and precision) trains from its
+    initial weights on consecutive training batches, with the rate of step ``k`` set to the ``k``-th of
+    ``steps`` rates, until the last rate or until the loss diverges: it is not finite, or its smoothed
+    value exceeds ``diverge`` times its lowest. The loss recorded for a rate is the loss after the step at
+    that rate, on the next batch; the curve read is its bias-corrected moving average (weight ``smooth``).
+    Two rates are suggested: the rate of the smoothed loss's minimum divided by 10 (``min10``), and where
+    it falls fastest against the log of the rate (``steepest``). The test's weights are thrown
+    away: ``model`` (copied) and any run directory are left as they were. The config's schedule and
+    learning-rate scaling are ignored (a note says so). Under ``torchrun`` the workers agree on one curve.
+
+    Args:
+        config: a :class:`Config`, a nested dict like the YAML file, or a YAML path (``None``: the defaults).
+        overrides: ``dotted.key=value`` strings, as ``--set``.
+        model: a module to test instead of the config's model (see :func:`fit`); it is not modified.
+        min_lr: the first rate (> 0).
+        max_lr: the last rate (> ``min_lr``).
+        steps: rates tried, one optimizer step each (at least 10).
+        mode: ``exp`` (rates evenly spaced in their logarithm) or ``linear``.
+        smooth: weight of the past in the moving average of the loss, in ``[0, 1)``.
+        diverge: stop when the smoothed loss exceeds this multiple of its lowest value (> 1).
+        rule: the suggestion returned as ``result.suggested_lr``: ``min10`` (default) or ``steepest``.
+        run_dir: write ``lr_find.csv``, ``lr_find.json`` and ``plots/lr_find.png`` here (a new folder, an
+            earlier range test's, or a run directory: only these files are added). ``None`` writes nothing.
+        apply: also write ``lr_find_config.yaml``: the config with ``train.optimizer.lr`` set to the
+            suggestion of ``rule`` (needs ``run_dir``).
+        plots: draw ``plots/lr_find.png`` (when ``run_dir`` is given).
+        callbacks: extra training-loop callbacks.
+
+    Returns:
+        The curve, both suggestions, notes and run facts (:class:`~batchlab.lr_range.LRFindResult`).
+
+    Raises:
+        ConfigError: a setting out of range (``min_lr >= max_lr``, fewer than 10 steps, ...) or a config
+            mistake, before anything runs or is written.
+
+    Example:
+        >>> import batchlab
+        >>> result = batchlab.lr_find({"data": {"source": "digits"}}, steps=60)  # doctest: +SKIP
+        >>> result.suggestion.steepest, result.suggestion.minimum_tenth  # doctest: +SKIP
+    """
+    from batchlab.lr_range.range_test import RangeSettings, run_lr_find
+
+    settings = RangeSettings(min_lr=min_lr, max_lr=max_lr, steps=steps, mode=mode, smooth=smooth, diverge=diverge)
+    cfg = resolve_config(config, overrides)
+    result = run_lr_find(cfg, settings, rule=rule, model=model, run_dir=run_dir, apply=apply, callbacks=callbacks)
+    if plots and result.run_dir is not None and _is_main_process():
+        from batchlab.lr_range.files import PLOT_FILE
+        from batchlab.report.lr_plots import plot_range_test
+
+        result.files.append(plot_range_test(result.to_dict(), result.run_dir / PLOT_FILE))
+    return result

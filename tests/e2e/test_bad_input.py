@@ -164,3 +164,70 @@ def test_unwritable_run_directory(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("batchlab: error: --run-dir: ")
     assert any(reason in result.stderr for reason in ("cannot write", "not a directory", "MiB free"))
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--min", "1", "--max", "0.1"], ["--min 1 is not below --max 0.1", "--min 1e-7 --max 10"]),
+        (["--steps", "5"], ["--steps: 5 is too few", "at least 10 rates"]),
+        (["--mode", "log"], ["--mode: unknown spacing 'log'", "exp, linear"]),
+        (["--rule", "valley"], ["--rule: unknown rule 'valley'", "steepest, min10"]),
+        (["--set", "train.batch_size=5000"], ["train.batch_size: 5000 is larger than the training split"]),
+    ],
+)
+def test_lr_find_mistakes(tmp_path: Path, args: list[str], fragments: list[str]) -> None:
+    (tmp_path / "c.yaml").write_text("data: {source: digits}\n")
+    result = runner.invoke(app, ["lr-find", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "run"), *args])
+    _assert_user_error(result.exit_code, result.stderr or result.output, tmp_path / "run", *fragments)
+
+
+def test_lr_find_into_a_folder_that_is_neither_a_run_nor_a_range_test(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("data: {source: digits}\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    result = runner.invoke(app, ["lr-find", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "mine")])
+    err = result.stderr or result.output
+    _assert_user_error(result.exit_code, err, tmp_path / "run", "is not empty and holds neither a run nor a range test")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_lr_find_notes_an_ignored_schedule_and_how_often_the_batches_wrap(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "data: {source: iris}\ntrain: {batch_size: 32, schedule: {name: onecycle}}\nmodel: {hidden: [8]}\n"
+    )
+    result = runner.invoke(app, ["lr-find", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "run"), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("Note: ")]
+    assert notes[0] == "Note: train.schedule (onecycle) is ignored: the range test sets the rate of every step itself"
+    assert notes[1].startswith(
+        "Note: the test's 101 steps (one per rate, plus the first loss) take 25.2 epochs of 4 batches"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--sizes", "16"], ["--sizes: 16 resolve to 1 batch size", "an exponent needs at least two"]),
+        (["--sizes", "8,32", "--seeds", "0"], ["--seeds: the count must be at least 1"]),
+        (["--sizes", "8,512tokens"], ["--sizes: a study is in one unit"]),
+    ],
+)
+def test_lr_study_mistakes(tmp_path: Path, args: list[str], fragments: list[str]) -> None:
+    (tmp_path / "c.yaml").write_text("data: {source: iris}\n")
+    result = runner.invoke(
+        app, ["study", "lr-vs-batch", str(tmp_path / "c.yaml"), "--study-dir", str(tmp_path / "run"), *args]
+    )
+    _assert_user_error(result.exit_code, result.stderr or result.output, tmp_path / "run", *fragments)
+
+
+def test_lr_study_in_a_batch_size_study_folder(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("data: {source: iris}\n")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "study.json").write_text('{"kind": "batch-size", "fingerprint": "0"}')
+    result = runner.invoke(
+        app, ["study", "lr-vs-batch", str(tmp_path / "c.yaml"), "--study-dir", str(tmp_path / "study")]
+    )
+    err = result.stderr or result.output
+    _assert_user_error(result.exit_code, err, tmp_path / "run", "holds a study of kind batch-size, not lr-vs-batch")
+    assert [p.name for p in (tmp_path / "study").iterdir()] == ["study.json"]

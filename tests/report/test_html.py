@@ -176,3 +176,33 @@ def test_bad_inputs_are_one_line_errors(problem: str, digits_run: Path, tmp_path
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("batchlab: error:") and expected in lines[0]
     assert not (tmp_path / "x.html").exists()
+
+
+def test_range_test_and_learning_rate_study_pages(tmp_path: Path) -> None:
+    from batchlab.lr_range.curve import RULES
+    from batchlab.report.lr_study import analyze_records
+    from batchlab.study.lr_batch import cell_records
+
+    (tmp_path / "iris.yaml").write_text(
+        "data: {source: iris}\nmodel: {hidden: [8]}\ntrain: {batch_size: 16, threads: 1, optimizer: {name: adam}}\n"
+    )
+    common = ["--steps", "20", "--min", "1e-4"]
+    done = runner.invoke(app, ["lr-find", str(tmp_path / "iris.yaml"), *common, "--run-dir", str(tmp_path / "lrf")])
+    assert done.exit_code == 0, done.output
+    args = ["study", "lr-vs-batch", str(tmp_path / "iris.yaml"), "--sizes", "8,32", "--seeds", "1", *common]
+    done = runner.invoke(app, [*args, "--study-dir", str(tmp_path / "lrs")])
+    assert done.exit_code == 0, done.output
+
+    page, source = _parse(write_html_report(tmp_path / "lrf", tmp_path / "lrf.html"))
+    _check_self_contained(page, source)
+    assert [i["alt"] for i in page.images] == ["learning-rate range test"]
+    record = json.loads((tmp_path / "lrf" / "lr_find.json").read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert f"{record['suggestions']['min10']:.3g} <- suggested" in text
+
+    page, source = _parse(write_html_report(tmp_path / "lrs", tmp_path / "lrs.html"))
+    _check_self_contained(page, source)
+    assert [i["alt"] for i in page.images] == ["lr vs batch"]
+    text = " ".join(" ".join(page.text).split())
+    analysis = analyze_records(cell_records(tmp_path / "lrs"), "min10")
+    assert f"{RULES['min10']}: {analysis.headline}" in text

@@ -105,13 +105,16 @@ def predict(
 @app.command()
 @user_errors
 def report(
-    path: Annotated[Path, typer.Argument(help="A run, batch-size study or tuning study directory.")],
+    path: Annotated[
+        Path, typer.Argument(help="A run, study (batch-size, lr-vs-batch), tuning or range-test directory.")
+    ],
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Also write one self-contained HTML page (figures embedded) to this file."),
     ] = None,
 ) -> None:
-    """Summarize a run or a study: tables and test metrics; redraw its plots (and write an HTML page)."""
+    """Summarize a run, a study or a range test: tables, test metrics, conclusions; redraw its plots (and
+    write an HTML page)."""
     from batchlab.report.summary import report_path
 
     if html is not None:

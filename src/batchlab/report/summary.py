@@ -37,16 +37,27 @@ def read_metrics_csv(path: str | Path) -> list[dict[str, Any]]:
 
 
 def report_path(path: str | Path, console: Console) -> None:
-    """Report whatever ``path`` holds: a run directory, a batch-size study or a tuning study.
+    """Report whatever ``path`` holds: a run directory, a study, a tuning study or a range test.
 
-    A run directory has ``run.json``; a batch-size study ``study.json``; a tuning study ``tune.json``.
+    A run directory has ``run.json``; a batch-size or learning-rate study ``study.json`` (its ``kind``
+    tells which); a tuning study ``tune.json``; a range test ``lr_find.json`` (alone, or in a run directory,
+    which then reports both).
     """
     from batchlab.errors import CheckpointError
 
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{str(path)!r} does not exist or is not a directory")
+    from batchlab.lr_range.files import is_range_directory
+
     if (path / "study.json").exists():
+        from batchlab.study.directory import StudyDirectory
+
+        if StudyDirectory(path).read().get("kind") == "lr-vs-batch":
+            from batchlab.report.lr_study import report_lr_batch_study
+
+            report_lr_batch_study(path, console)
+            return
         from batchlab.report.study_summary import report_batch_size_study
 
         report_batch_size_study(path, console)
@@ -54,8 +65,16 @@ def report_path(path: str | Path, console: Console) -> None:
         from batchlab.report.tune_summary import report_tune_study
 
         report_tune_study(path, console)
+    elif is_range_directory(path) and not (path / "run.json").exists():
+        from batchlab.report.lr_summary import report_range_test
+
+        report_range_test(path, console)
     else:
         report_run(path, console)
+        if is_range_directory(path):  # a range test written into the run's directory
+            from batchlab.report.lr_summary import report_range_test
+
+            report_range_test(path, console)
 
 
 def report_run(path: str | Path, console: Console) -> None:

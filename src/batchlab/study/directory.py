@@ -9,6 +9,9 @@
       noise_scale.json      a noise-scale estimate (``batchlab study noise-scale``), when one was made
       results.csv/.json, summary.csv, plots/   written by ``batchlab report STUDY_DIR``
 
+A learning-rate study (``batchlab study lr-vs-batch``, kind ``lr-vs-batch``) has the same layout with a range
+test in each cell (``lr_find.json`` marks it finished); a directory holds one kind of sweep.
+
 Re-running a study skips cells with a ``cell.json`` and trains the others again from the start (a run
 killed half-way leaves a run directory without one, which is cleared first). The cells' shared settings
 (the config apart from batch size and seed, budget, scaling, warmup, evaluation interval) must match the
@@ -87,7 +90,13 @@ class StudyDirectory:
             raise ConfigError(f"--study-dir: {str(self.path)!r} exists and is not a directory")
         if self.exists():
             old = self.read()
-            if old.get("kind") == "batch-size" and old.get("fingerprint") != study["fingerprint"]:
+            kinds = {old.get("kind", "batch-size"), study.get("kind", "batch-size")}
+            if "lr-vs-batch" in kinds and len(kinds) > 1:
+                raise ConfigError(
+                    f"--study-dir: {str(self.path)!r} holds a study of kind {old.get('kind', 'batch-size')}, not "
+                    f"{study.get('kind')}; choose a new --study-dir"
+                )
+            if old.get("kind") in ("batch-size", "lr-vs-batch") and old.get("fingerprint") != study["fingerprint"]:
                 changed = _differences(old.get("shared", {}), study["shared"])
                 raise ConfigError(
                     f"--study-dir: {str(self.path)!r} holds a study with other settings ({changed}); "

@@ -11,8 +11,9 @@ __all__ = ["build_page", "check_html_output", "write_html_report"]
 
 
 def build_page(path: str | Path) -> Page:
-    """The page of whatever ``path`` holds: a tuning study (``tune.json``), a batch-size or noise-scale
-    study (``study.json``) or a run directory.
+    """The page of whatever ``path`` holds: a tuning study (``tune.json``), a batch-size, noise-scale or
+    learning-rate study (``study.json``), a range test (``lr_find.json``) or a run directory (with its range
+    test, when it holds one).
 
     Raises:
         CheckpointError: ``path`` is none of these.
@@ -23,6 +24,12 @@ def build_page(path: str | Path) -> Page:
     if not path.is_dir():
         raise CheckpointError(f"{str(path)!r} does not exist or is not a directory")
     if (path / "study.json").exists():
+        from batchlab.study.directory import StudyDirectory
+
+        if StudyDirectory(path).read().get("kind") == "lr-vs-batch":
+            from batchlab.report.html.lr_page import lr_batch_page
+
+            return lr_batch_page(path)
         from batchlab.report.html.study_page import study_page
 
         return study_page(path)
@@ -30,9 +37,20 @@ def build_page(path: str | Path) -> Page:
         from batchlab.report.html.tune_page import tune_page
 
         return tune_page(path)
+    from batchlab.lr_range.files import is_range_directory
+
+    if is_range_directory(path) and not (path / "run.json").exists():
+        from batchlab.report.html.lr_page import range_test_page
+
+        return range_test_page(path)
     from batchlab.report.html.run_page import run_page
 
-    return run_page(path)
+    page = run_page(path)
+    if is_range_directory(path):  # a range test written into the run's directory
+        from batchlab.report.html.lr_page import range_test_section
+
+        page.sections.insert(-1, range_test_section(path))
+    return page
 
 
 def check_html_output(out: str | Path) -> Path:
