@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 def _binary(variable: str, *names: str) -> str | None:
     if os.environ.get(variable):
-        return os.environ[variable]
+        chosen = os.environ[variable]
+        return chosen if Path(chosen).is_file() else None
     for name in names:
         found = shutil.which(name)
         if found:
