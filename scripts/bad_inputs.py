@@ -381,6 +381,18 @@ CASES: list[Case] = [
         custom(lambda root: ["generate", str(_text_run(root, "classifier")), "--prompt", "hi"]),
     ),
     ("text", "`predict` on a language-model run", custom(_predict_on_language_model)),
+    (
+        "export",
+        "unknown export format `tflite`",
+        custom(lambda root: ["export", "run", "--format", "tflite", "-o", "m.onnx"]),
+    ),
+    ("export", "export a folder that is not a run", custom(lambda root: ["export", str(root), "-o", "m.onnx"])),
+    ("export", "export to a path that is a directory", custom(lambda root: ["export", str(root), "-o", str(root)])),
+    (
+        "report",
+        "`report --html` to a path that is a directory",
+        custom(lambda root: ["report", str(root), "--html", "."]),
+    ),
     ("cli", "`--set` without `=`", config("{}", "train.batch_size")),
     ("cli", "train without a config", custom(lambda root: ["train"])),
     ("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),
@@ -427,7 +439,8 @@ def main() -> None:
             message = message.replace("|", "\\|")
             message = message.replace(str(root), "DIR").replace(folder, "DIR")
             leftover = "run" if (root / "run").exists() and name != "run directory that is not empty" else "nothing"
-            leftover = "out.csv" if (root / "out.csv").exists() else leftover
+            for written in ("out.csv", "m.onnx"):
+                leftover = written if (root / written).exists() else leftover
             if result.exit_code == 0 and kind == "lr-find":
                 leftover = "the test's results (run)"
             pwned = (root / "pwned").exists()

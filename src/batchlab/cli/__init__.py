@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from batchlab.cli import commands as _commands  # noqa: F401  (registers train, evaluate, predict, report, datasets)
+from batchlab.cli import export as _export  # noqa: F401  (registers export)
 from batchlab.cli import lr_find as _lr_find  # noqa: F401  (registers lr-find)
 from batchlab.cli import study as _study  # noqa: F401  (registers study batch-size, noise-scale, max-batch)
 from batchlab.cli import text as _text  # noqa: F401  (registers generate)

@@ -108,11 +108,24 @@ def report(
     path: Annotated[
         Path, typer.Argument(help="A run, study (batch-size, lr-vs-batch), tuning or range-test directory.")
     ],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write one self-contained HTML page (figures embedded) to this file."),
+    ] = None,
 ) -> None:
-    """Summarize a run, a study or a range test: tables, test metrics, conclusions; redraw its plots."""
+    """Summarize a run, a study or a range test: tables, test metrics, conclusions; redraw its plots (and
+    write an HTML page)."""
     from batchlab.report.summary import report_path
 
+    if html is not None:
+        from batchlab.report.html import check_html_output
+
+        check_html_output(html)  # a bad --html fails before the terminal report, not after it
     report_path(path, console)
+    if html is not None:
+        from batchlab.report.html import write_html_report
+
+        console.print(f"HTML report: {write_html_report(path, html)}", markup=False)
 
 
 @app.command()

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "load_for_inference",
     "prepare_data",
     "preprocessor_from_state",
+    "raw_test_split",
     "source_kind",
 ]
 
@@ -104,6 +106,43 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
 
         audio: PreparedData = prepare_audio(cfg, preprocessor=preprocessor)
         return audio
+    raw, train_raw, (val_rows, test_rows), fitted = _raw_splits(cfg, preprocessor)
+
+    def transformed(part: RawTable | RawArrays) -> Split:
+        x, y = fitted.transform(part, in_place=True)  # every part is a fresh copy (take) or a fresh load
+        assert y is not None  # with_target=True always returns targets
+        return Split(x, y)
+
+    return PreparedData(
+        train=transformed(train_raw),
+        val=_held_out(cfg, raw, fitted, val_rows, "val_source", transformed),
+        test=_held_out(cfg, raw, fitted, test_rows, "test_source", transformed),
+        preprocessor=fitted,
+    )
+
+
+def raw_test_split(cfg: DataConfig, preprocessor: Preprocessor) -> RawTable | RawArrays | None:
+    """The test split of a table or array source before preprocessing, as in training (same seed).
+
+    It is what an exported model (see :mod:`batchlab.export`) takes in, before its folded-in scaling.
+
+    Args:
+        cfg: the ``data`` section of the run's config (a table, arrays or images; not text or audio).
+        preprocessor: the run's fitted preprocessor (it gives the task, hence the stratification).
+
+    Returns:
+        The raw test rows with their targets, or ``None`` when the run has no test split.
+    """
+    raw, _, (_, test_rows), fitted = _raw_splits(cfg, preprocessor)
+    test: RawTable | RawArrays | None = _held_out(cfg, raw, fitted, test_rows, "test_source", lambda part: part)
+    return test
+
+
+def _raw_splits(
+    cfg: DataConfig, preprocessor: Preprocessor | None
+) -> tuple[RawTable | RawArrays, RawTable | RawArrays, tuple[np.ndarray, np.ndarray], Preprocessor]:
+    """The loaded source, its raw training rows, the validation and test row indices, and the preprocessor
+    (``preprocessor`` itself, or a new one fitted on the training rows)."""
     split = cfg.split
     raw = drop_unlabelled(load_source(cfg), where=f"'{cfg.source}'")
     values = target_values(raw)
@@ -120,25 +159,25 @@ def prepare_data(cfg: DataConfig, *, preprocessor: Any = None) -> PreparedData:
     )
     train_raw = raw.take(train_rows)
     fitted = preprocessor if preprocessor is not None else Preprocessor.from_config(cfg, task=task).fit(train_raw)
+    return raw, train_raw, (val_rows, test_rows), fitted
 
-    def transformed(part: RawTable | RawArrays) -> Split:
-        x, y = fitted.transform(part, in_place=True)  # every part is a fresh copy (take) or a fresh load
-        assert y is not None  # with_target=True always returns targets
-        return Split(x, y)
 
-    def held_out(rows: np.ndarray, source: str | None, key: str) -> Split | None:
-        if source is not None:
-            shape = fitted.input_shape_ if fitted.is_image_ else None  # a folder's images fit the training ones
-            extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}", image_shape=shape)
-            return transformed(drop_unlabelled(extra, where=f"'{source}'"))
-        return transformed(raw.take(rows)) if rows.size else None
-
-    return PreparedData(
-        train=transformed(train_raw),
-        val=held_out(val_rows, split.val_source, "val_source"),
-        test=held_out(test_rows, split.test_source, "test_source"),
-        preprocessor=fitted,
-    )
+def _held_out(
+    cfg: DataConfig,
+    raw: RawTable | RawArrays,
+    fitted: Preprocessor,
+    rows: np.ndarray,
+    key: str,
+    transformed: Callable[[RawTable | RawArrays], Any],
+) -> Any:
+    """A validation or test split: its own file (``data.split.<key>``) or the given rows of ``raw``, passed
+    through ``transformed``; ``None`` when it is empty."""
+    source = getattr(cfg.split, key)
+    if source is not None:
+        shape = fitted.input_shape_ if fitted.is_image_ else None  # a folder's images fit the training ones
+        extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}", image_shape=shape)
+        return transformed(drop_unlabelled(extra, where=f"'{source}'"))
+    return transformed(raw.take(rows)) if rows.size else None
 
 
 def load_for_inference(

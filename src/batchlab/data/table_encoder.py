@@ -126,16 +126,33 @@ class TableEncoder:
         present = [str(c) for c in frame.columns]
         blocks = []
         for spec in self.columns_:
-            if spec.name not in present:
-                raise DataError(
-                    f"data: the input has no column '{spec.name}', which the model was trained on; "
-                    f"{did_you_mean(spec.name, present)}"
-                )
-            column = frame[spec.name]
+            column = _training_column(frame, spec.name, present)
             if isinstance(spec, NumericColumn):
                 values = self._numbers(column, spec.name)
                 values = np.where(np.isnan(values), spec.median, values)
                 blocks.append(((values - spec.center) / spec.scale)[:, None])
+            else:
+                blocks.append(self._one_hot(column, spec))
+        if not blocks:
+            return np.zeros((frame.shape[0], 0), dtype=np.float32)
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def unscaled(self, frame: pd.DataFrame) -> np.ndarray:
+        """The features before imputation and scaling of the numeric columns: what an exported model takes.
+
+        Numeric columns keep their values (NaN where missing); categorical columns are one-hot encoded as in
+        :meth:`transform`. Shape ``(rows, len(feature_names_))``, float32. An exported model (see
+        :mod:`batchlab.export`) fills and scales the numeric columns itself.
+
+        Raises:
+            DataError: as :meth:`transform`.
+        """
+        present = [str(c) for c in frame.columns]
+        blocks = []
+        for spec in self.columns_:
+            column = _training_column(frame, spec.name, present)
+            if isinstance(spec, NumericColumn):
+                blocks.append(self._numbers(column, spec.name)[:, None])
             else:
                 blocks.append(self._one_hot(column, spec))
         if not blocks:
@@ -277,6 +294,15 @@ class TableEncoder:
             f"data: column '{name}' holds a missing value ({value}) at row {row} and data.missing is "
             "'error'; fill it in, or set data.missing: impute"
         )
+
+
+def _training_column(frame: pd.DataFrame, name: str, present: list[str]) -> pd.Series:
+    """The column ``name`` of ``frame``; a one-line error when the input lacks it."""
+    if name not in present:
+        raise DataError(
+            f"data: the input has no column '{name}', which the model was trained on; {did_you_mean(name, present)}"
+        )
+    return frame[name]
 
 
 def _what_to_do(name: str, categories: Sequence[str]) -> str:

@@ -1,5 +1,5 @@
-"""Plots people would rather look at than read: learning curves of a run and, for audio runs, example
-spectrograms with their true and predicted labels (PNG or SVG)."""
+"""Plots people would rather look at than read: learning curves of a run, its confusion matrix and, for
+audio runs, example spectrograms with their true and predicted labels (PNG or SVG)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
     from batchlab.experiment.examples import SpectrogramExample
 
-__all__ = ["plot_learning_curves", "plot_spectrograms", "spectrogram_figure"]
+__all__ = [
+    "confusion_matrix_figure",
+    "plot_confusion_matrix",
+    "plot_learning_curves",
+    "plot_spectrograms",
+    "spectrogram_figure",
+]
 
 
 def plot_learning_curves(
@@ -78,6 +84,61 @@ def plot_learning_curves(
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def confusion_matrix_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str] | None = None) -> Figure:
+    """A confusion matrix as a heat map: true class down, predicted class across, each cell's count written in.
+
+    Colours are each row's share of its true class (so a small class is as visible as a large one);
+    the numbers are counts of samples.
+
+    Args:
+        matrix: ``(classes, classes)`` counts, ``matrix[true][predicted]``.
+        classes: class names, one per row (default ``0, 1, ...``).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: the matrix is empty or not square, or ``classes`` has another length.
+    """
+    from matplotlib.figure import Figure
+
+    n = len(matrix)
+    if n == 0 or any(len(row) != n for row in matrix):
+        raise ValueError(f"a confusion matrix must be square and not empty, got {n} rows")
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"{len(names)} class names for a {n}x{n} confusion matrix")
+    totals = [max(1, sum(int(v) for v in row)) for row in matrix]
+    shares = [[int(v) / totals[i] for v in row] for i, row in enumerate(matrix)]
+    side = min(9.0, 2.2 + 0.35 * n)
+    fig = Figure(figsize=(side + 1.0, side))
+    ax = fig.subplots()
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    small = 8 if n <= 12 else 6
+    if n <= 30:  # beyond that the numbers no longer fit in their cells
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                colour = "white" if shares[i][j] > 0.6 else "black"
+                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=small, color=colour)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(names, rotation=90 if max(len(s) for s in names) > 3 else 0, fontsize=small)
+    ax.set_yticklabels(names, fontsize=small)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    ax.set_title(f"Confusion matrix ({sum(sum(int(v) for v in row) for row in matrix):,} samples)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], path: str | Path, classes: Sequence[str] | None = None
+) -> Path:
+    """Draw :func:`confusion_matrix_figure` into ``path`` (the suffix picks PNG or SVG); returns the path."""
+    return _save(confusion_matrix_figure(matrix, classes), path)
 
 
 def spectrogram_figure(examples: Sequence[SpectrogramExample], *, columns: int = 4, title: str | None = None) -> Figure:

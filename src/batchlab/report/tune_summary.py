@@ -12,7 +12,7 @@ from rich.console import Console
 from batchlab.errors import CheckpointError
 from batchlab.plural import counted
 
-__all__ = ["report_tune_study"]
+__all__ = ["load_trials", "report_tune_study", "rows_from_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ def report_tune_study(path: str | Path, console: Console) -> None:
     metric, direction = str(record.get("metric", "value")), str(record.get("direction", "maximize"))
     console.print(f"[bold]{study_dir}[/bold]  study {record.get('study')}  status: {record.get('status')}")
     console.print(_settings_line(record), markup=False, soft_wrap=True)
-    loaded = _load_trials(study_dir, record)
+    loaded = load_trials(study_dir, record)
     if loaded is None:
-        rows = _rows_from_csv(study_dir / "trials.csv", metric)
+        rows = rows_from_csv(study_dir / "trials.csv", metric)
         console.print("(the study's storage cannot be opened from here: trials from trials.csv, plots not redrawn)")
         plots: list[Path] = []
     else:
@@ -79,8 +79,9 @@ def _kind(spec: Any) -> str:
     return str(spec)
 
 
-def _load_trials(study_dir: Path, record: dict[str, Any]) -> tuple[Any, list[Any]] | None:
-    """The study and its rows from the storage, or ``None`` when it cannot be opened."""
+def load_trials(study_dir: Path, record: dict[str, Any]) -> tuple[Any, list[Any]] | None:
+    """The Optuna study and its :class:`~batchlab.tune.rows.TrialRow` rows from the storage that
+    ``tune.json`` names, or ``None`` when it cannot be opened from here."""
     from batchlab.errors import BatchlabError
     from batchlab.tune.rows import trial_rows
     from batchlab.tune.space import parse_space
@@ -104,7 +105,8 @@ def _load_trials(study_dir: Path, record: dict[str, Any]) -> tuple[Any, list[Any
     return study, trial_rows(study.get_trials(deepcopy=False), space)
 
 
-def _rows_from_csv(path: Path, metric: str) -> list[Any]:
+def rows_from_csv(path: Path, metric: str) -> list[Any]:
+    """The trials of a ``trials.csv`` as :class:`~batchlab.tune.rows.TrialRow` rows (none without the file)."""
     from batchlab.tune.rows import TrialRow
 
     if not path.is_file():

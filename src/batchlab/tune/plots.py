@@ -2,7 +2,7 @@
 
 - ``optimization_history.png``: the metric of each complete trial and the best so far;
 - ``param_importances.png``: fANOVA importance of each parameter (with 2 or more parameters and at
-  least 4 complete trials);
+  least 4 complete trials; the evaluator's forest is seeded, so the same trials draw the same bars);
 - ``slice.png``: the metric against each parameter, one panel per parameter.
 """
 
@@ -43,7 +43,14 @@ def draw_plots(study: optuna.Study, plots_dir: str | Path, metric: str) -> list[
         ("slice.png", lambda: views.plot_slice(study, target_name=metric)),
     ]
     if len(names) >= 2 and len(complete) >= MIN_TRIALS_FOR_IMPORTANCE:
-        drawings.insert(1, ("param_importances.png", lambda: views.plot_param_importances(study, target_name=metric)))
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        drawings.insert(
+            1,
+            (
+                "param_importances.png",
+                lambda: views.plot_param_importances(study, evaluator=evaluator, target_name=metric),
+            ),
+        )
     written = []
     for name, draw in drawings:
         path = _draw(plots_dir / name, draw)
