@@ -125,7 +125,7 @@ def report(
     if html is not None:
         from batchlab.report.html import write_html_report
 
-        console.print(f"HTML report: {write_html_report(path, html)}", markup=False)
+        console.print(f"HTML report: {write_html_report(path, html)}", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -29,4 +29,6 @@ def export(
         if written.max_difference is not None
         else "; not run (install onnxruntime to check it)"
     )
-    console.print(f"Exported {written.format} ({written.exporter}) to {written.path}{checked}", markup=False)
+    console.print(
+        f"Exported {written.format} ({written.exporter}) to {written.path}{checked}", markup=False, soft_wrap=True
+    )
