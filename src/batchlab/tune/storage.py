@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["HEARTBEAT_SECONDS", "JOURNAL_NAME", "StudyStorage", "open_storage", "public_url"]
 
 JOURNAL_NAME = "optuna.journal"
+FLOCK_SUFFIX = ".flock"
+"""batchlab's lock file of a journal is ``JOURNAL.flock`` (Optuna's own file locks use ``JOURNAL.lock``)."""
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 
@@ -136,7 +138,11 @@ def _database(url: str) -> StudyStorage:
 
 
 def _flock_journal_lock(path: Path) -> optuna.storages.journal.JournalFileOpenLock:
-    """A journal lock that ``flock``s ``PATH.lock``; the kernel drops it when its process dies."""
+    """A journal lock that ``flock``s ``PATH.flock``; the kernel drops it when its process dies.
+
+    Another program's writes through Optuna's file locks (``PATH.lock``) are not excluded by it; they are
+    appends of whole lines (one ``write`` each, ``O_APPEND``), as are batchlab's, so a line is never cut.
+    """
     from optuna.storages.journal import JournalFileOpenLock
 
     class FlockLock(JournalFileOpenLock):
@@ -151,7 +157,7 @@ def _flock_journal_lock(path: Path) -> optuna.storages.journal.JournalFileOpenLo
         def release(self) -> None:
             self._gate.release()
 
-    return FlockLock(Path(str(path) + ".lock"))
+    return FlockLock(Path(str(path) + FLOCK_SUFFIX))
 
 
 def _first_line(exc: BaseException) -> str:
