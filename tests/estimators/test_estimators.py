@@ -179,3 +179,16 @@ def test_regressor_predicts_in_target_units() -> None:
     prediction = reg.predict(x)
     assert abs(prediction.mean() - (y.mean() * 1000 + 5000)) < 0.1 * y.std() * 1000
     assert reg.score(x, y * 1000 + 5000) > 0.4
+
+
+def test_without_scikit_learn_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    for name in list(sys.modules):
+        if name == "batchlab.sklearn" or name.startswith("batchlab.sklearn."):
+            monkeypatch.delitem(sys.modules, name)
+        elif name == "sklearn" or name.startswith("sklearn."):
+            monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+    with pytest.raises(ImportError, match=r"^batchlab.sklearn needs scikit-learn: pip install 'batchlab\[sklearn\]'$"):
+        importlib.import_module("batchlab.sklearn")
