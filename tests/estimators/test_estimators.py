@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
-from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -74,6 +74,23 @@ def test_grid_search_over_batch_size_on_breast_cancer() -> None:
     assert search.best_estimator_.history_[-1]["step"] == 8 * -(-len(x_train) // search.best_params_["batch_size"])
 
 
+def test_randomized_search_over_the_learning_rate() -> None:
+    from scipy.stats import loguniform
+
+    x, y = load_diabetes(return_X_y=True)
+    search = RandomizedSearchCV(
+        MiniBatchRegressor(hidden=(16,), epochs=20, random_state=0, **FAST),
+        {"lr": loguniform(1e-4, 1e-1)},
+        n_iter=3,
+        cv=2,
+        random_state=0,
+    ).fit(x, y)
+    rates = [params["lr"] for params in search.cv_results_["params"]]
+    assert len(set(rates)) == 3 and search.best_params_["lr"] in rates
+    assert search.best_estimator_.config_.train.optimizer.lr == search.best_params_["lr"]
+    assert search.best_score_ > 0.3
+
+
 def test_pipeline_and_cross_val_score_on_diabetes() -> None:
     x, y = load_diabetes(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), MiniBatchRegressor(hidden=(32,), epochs=40, lr=0.01, random_state=0, **FAST))
@@ -110,8 +127,10 @@ def test_random_state_makes_fits_identical_and_leaves_global_generators_alone(di
     before = (np.random.random(), random.random(), torch.rand(1).item())
     np.random.seed(123)
     random.seed()
+    threads = torch.get_num_threads()
     one = MiniBatchClassifier(random_state=7, **params).fit(x_train, y_train).predict_proba(x_test)
     assert np.random.random() == before[0]  # fit drew nothing from NumPy's global generator
+    assert torch.get_num_threads() == threads  # threads=1 held for the fit only
     two = MiniBatchClassifier(random_state=7, **params).fit(x_train, y_train).predict_proba(x_test)
     three = MiniBatchClassifier(random_state=8, **params).fit(x_train, y_train).predict_proba(x_test)
     np.testing.assert_array_equal(one, two)
@@ -128,6 +147,9 @@ def test_partial_fit_is_one_pass_and_keeps_classes(digits) -> None:  # type: ign
     for _ in range(6):
         clf.partial_fit(x_train, y_train)
     assert clf.n_iter_ == 7 and clf.t_ == first.sum() + 6 * len(x_train)
+    assert [row["epoch"] for row in clf.history_] == list(range(1, 8))
+    assert clf.history_[-1]["samples"] == clf.t_
+    assert clf.history_[-1]["step"] == -(-first.sum() // 32) + 6 * -(-len(x_train) // 32)
     assert clf.score(x_test, y_test) > 0.9
     with pytest.raises(ValueError, match="not one of classes_"):
         clf.partial_fit(x_train[:5], np.full(5, 11))

@@ -95,12 +95,12 @@ class MiniBatchEstimator(BaseEstimator):  # type: ignore[misc]
             self.preprocessor_ = ArrayPreprocessor.fit(
                 X, targets, task=self._task, classes=names, scale=self.scale, scale_target=self._scale_target()
             )
-            self.n_iter_, self.t_ = 0, 0
+            self.n_iter_, self.t_, self._steps = 0, 0, 0
             self.history_: list[dict[str, Any]] = []
             self._optimizer_state: dict[str, Any] | None = None
             self.__dict__.pop("model_", None)  # fitted again from scratch: no model until training succeeds
         config = self._config(seed=self._seed + self._calls, one_pass=one_pass)
-        with _rng_kept():
+        with _global_state_kept():
             self._train(config, X, targets, getattr(self, "model_", None))
         self._calls += 1
         return self
@@ -137,9 +137,11 @@ class MiniBatchEstimator(BaseEstimator):  # type: ignore[misc]
         self.objective_ = parts.objective
         self.config_ = config
         self._optimizer_state = parts.optimizer.state_dict()
-        for row in state.history:
-            self.history_.append({**row, "epoch": row["epoch"] + self.n_iter_, "step": row["step"]})
+        for row in state.history:  # counted from the last reset, across fit / partial_fit calls
+            counts = {"epoch": row["epoch"] + self.n_iter_, "step": row["step"] + self._steps}
+            self.history_.append({**row, **counts, "samples": row["samples"] + self.t_})
         self.n_iter_ += state.epoch
+        self._steps += state.step
         self.t_ += state.samples
         self.loss_curve_ = [row["train_loss"] for row in self.history_ if "train_loss" in row]
         early = parts.early_stopping
@@ -235,15 +237,18 @@ def _parameter_message(message: str) -> str:
     return message
 
 
-class _rng_kept:
-    """Keep the global torch, NumPy and ``random`` generators as they were: a run seeds them for itself."""
+class _global_state_kept:
+    """Leave the global torch, NumPy and ``random`` generators and torch's thread count as they were: a run
+    seeds the generators for itself and sets the threads to ``train.threads``."""
 
     def __enter__(self) -> None:
         self._torch = torch.random.get_rng_state()
         self._numpy = np.random.get_state()
         self._python = random.getstate()
+        self._threads = torch.get_num_threads()
 
     def __exit__(self, *exc: object) -> None:
         torch.random.set_rng_state(self._torch)
         np.random.set_state(self._numpy)
         random.setstate(self._python)
+        torch.set_num_threads(self._threads)

@@ -93,7 +93,7 @@ class TensorBoardLogger(Callback):
 
     def on_train_end(self, state: LoopState) -> None:
         if state.interrupted:  # the session goes on when the run resumes
-            self._writer.flush()
+            self.add_final_metrics(None)
             return
         self._writer.file_writer.add_summary(_session_end(failed=state.diverged is not None))
         self._writer.flush()
