@@ -178,6 +178,16 @@ def test_early_stopping_holds_out_validation_rows(digits) -> None:  # type: igno
     assert clf.n_iter_ < 200 and clf.best_epoch_ is not None
     assert "val_accuracy" in clf.history_[-1]
     assert clf.history_[-1]["samples"] == clf.n_iter_ * round(0.8 * len(x_train))
+    # The scaling is learned from the training rows only, not from the held-out ones.
+    assert not np.allclose(clf.preprocessor_.scaler_.center_, x_train.mean(axis=0))
+    plain = MiniBatchClassifier(hidden=(4,), epochs=1, random_state=0, **FAST).fit(x_train, y_train)
+    np.testing.assert_allclose(plain.preprocessor_.scaler_.center_, x_train.mean(axis=0))
+
+
+def test_too_few_rows_for_the_validation_fraction_names_the_parameter() -> None:
+    x, y = np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 0])
+    with pytest.raises(ParameterError, match=r"^validation_fraction: 0.05 of 5 rows is less than one row"):
+        MiniBatchClassifier(early_stopping=True, validation_fraction=0.05, **FAST).fit(x, y)
 
 
 def test_a_bad_parameter_names_the_parameter() -> None:

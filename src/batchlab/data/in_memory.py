@@ -9,10 +9,10 @@ Example:
     >>> import numpy as np
     >>> from batchlab.config import DataConfig, SplitConfig
     >>> x, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
-    >>> pre = ArrayPreprocessor.fit(x[:14], y[:14], task="classification", classes=["0", "1"])
-    >>> data = prepare_arrays(DataConfig(split=SplitConfig(val=0.3, test=0.0)), x, y, preprocessor=pre)
-    >>> len(data.train), len(data.val), data.test is None, data.num_outputs
-    (14, 6, True, 1)
+    >>> cfg = DataConfig(split=SplitConfig(val=0.3, test=0.0))
+    >>> data = prepare_arrays(cfg, x, y, task="classification", classes=["even", "odd"])
+    >>> len(data.train), len(data.val), data.test is None, data.num_outputs, data.classes
+    (14, 6, True, 1, ['even', 'odd'])
 """
 
 from __future__ import annotations
@@ -119,15 +119,25 @@ class ArrayPreprocessor:
         }
 
 
-def prepare_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, *, preprocessor: ArrayPreprocessor) -> PreparedData:
-    """Split in-memory rows by ``cfg.split`` and transform them with a fitted :class:`ArrayPreprocessor`.
+def prepare_arrays(
+    cfg: DataConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    classes: Sequence[str] | None = None,
+    preprocessor: ArrayPreprocessor | None = None,
+) -> PreparedData:
+    """Split in-memory rows by ``cfg.split``, fit the preprocessor on the training rows, transform every split.
 
     Args:
-        cfg: the ``data`` section; only ``split`` is read (stratified for classification when
-            ``split.stratify``).
+        cfg: the ``data`` section: ``split`` (stratified for classification when ``split.stratify``),
+            ``scale`` and ``scale_target``.
         x: features, shape ``(n, features)``.
-        y: encoded targets, shape ``(n,)`` (see :meth:`ArrayPreprocessor.fit`).
-        preprocessor: fitted on the training rows (or on earlier data, to continue training).
+        y: encoded targets, shape ``(n,)``: class indices into ``classes``, or numbers for regression.
+        task: ``"classification"`` or ``"regression"``.
+        classes: the class names (classification).
+        preprocessor: an already fitted one (e.g. to continue training on new rows) instead of fitting.
 
     Raises:
         DataError: ``x`` and ``y`` differ in length, or too few rows for the split.
@@ -135,16 +145,21 @@ def prepare_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, *, preprocesso
     if len(x) != len(y):
         raise DataError(f"data: {len(x)} feature rows but {len(y)} targets; they must match")
     split = cfg.split
-    labels = np.asarray(y) if preprocessor.task_ == "classification" and split.stratify else None
+    labels = np.asarray(y) if task == "classification" and split.stratify else None
     train_rows, val_rows, test_rows = split_indices(
         len(x), val=split.val, test=split.test, seed=split.seed, stratify_labels=labels
     )
+    if preprocessor is None:
+        preprocessor = ArrayPreprocessor.fit(
+            x[train_rows], y[train_rows], task=task, classes=classes, scale=cfg.scale, scale_target=cfg.scale_target
+        )
+    fitted = preprocessor
 
     def part(rows: np.ndarray) -> Split | None:
         if not rows.size:
             return None
-        return Split(preprocessor.transform(x[rows]), preprocessor.encode_target(y[rows]))
+        return Split(fitted.transform(x[rows]), fitted.encode_target(y[rows]))
 
     train = part(train_rows)
     assert train is not None  # split_indices leaves at least one training row
-    return PreparedData(train=train, val=part(val_rows), test=part(test_rows), preprocessor=preprocessor)
+    return PreparedData(train=train, val=part(val_rows), test=part(test_rows), preprocessor=fitted)

@@ -19,7 +19,7 @@ import torch
 
 from batchlab.config import Config, make_config
 from batchlab.data.in_memory import ArrayPreprocessor, prepare_arrays
-from batchlab.errors import ConfigError, DivergenceError
+from batchlab.errors import ConfigError, DataError, DivergenceError
 
 try:
     from sklearn.base import BaseEstimator
@@ -92,29 +92,34 @@ class MiniBatchEstimator(BaseEstimator):  # type: ignore[misc]
         if reset:
             self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
             self._calls = 0
-            self.preprocessor_ = ArrayPreprocessor.fit(
-                X, targets, task=self._task, classes=names, scale=self.scale, scale_target=self._scale_target()
-            )
             self.n_iter_, self.t_, self._steps = 0, 0, 0
             self.history_: list[dict[str, Any]] = []
             self._optimizer_state: dict[str, Any] | None = None
-            self.__dict__.pop("model_", None)  # fitted again from scratch: no model until training succeeds
+            for name in ("model_", "preprocessor_"):  # fitted again from scratch: unfitted until training succeeds
+                self.__dict__.pop(name, None)
         config = self._config(seed=self._seed + self._calls, one_pass=one_pass)
         with _global_state_kept():
-            self._train(config, X, targets, getattr(self, "model_", None))
+            self._train(config, X, targets, names)
         self._calls += 1
         return self
 
-    def _train(self, config: Config, X: np.ndarray, targets: np.ndarray, model: torch.nn.Module | None) -> None:
-        """Train a new model (``model=None``) or continue ``model`` on the rows ``X`` and their ``targets``."""
+    def _train(self, config: Config, X: np.ndarray, targets: np.ndarray, classes: list[str] | None) -> None:
+        """Train a new model, or continue the fitted one, on the rows ``X`` and their encoded ``targets``.
+
+        A new model's preprocessor is fitted on the training rows (not on those held out for early stopping).
+        """
         from batchlab.experiment.builder import build_run
         from batchlab.train.loop import fit
 
-        data = prepare_arrays(config.data, X, targets, preprocessor=self.preprocessor_)
+        fitted = getattr(self, "preprocessor_", None)
+        try:
+            data = prepare_arrays(config.data, X, targets, task=self._task, classes=classes, preprocessor=fitted)
+        except DataError as exc:  # too few rows for validation_fraction, a class too small to stratify
+            raise ParameterError(_parameter_message(str(exc))) from None
         if isinstance(config.train.batch_size, int) and config.train.batch_size > len(data.train):
             config.train.batch_size = len(data.train)  # as MLPClassifier: a batch never exceeds the data
         try:
-            parts = build_run(config, model=model, data=data)
+            parts = build_run(config, model=getattr(self, "model_", None), data=data)
         except ConfigError as exc:
             raise ParameterError(_parameter_message(str(exc))) from None
         if self._optimizer_state is not None:  # continue with the optimizer's moments, at this fit's rate
@@ -134,6 +139,7 @@ class MiniBatchEstimator(BaseEstimator):  # type: ignore[misc]
         if state.diverged:
             raise DivergenceError(f"{type(self).__name__}: {state.diverged}; lower lr or set grad_clip")
         self.model_ = parts.module.eval()
+        self.preprocessor_: ArrayPreprocessor = data.preprocessor  # type: ignore[assignment]
         self.objective_ = parts.objective
         self.config_ = config
         self._optimizer_state = parts.optimizer.state_dict()
