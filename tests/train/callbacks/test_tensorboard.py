@@ -77,7 +77,18 @@ def test_hparams_session_holds_the_config_and_its_status(tmp_path: Path) -> None
     assert hparams["data.source"].string_value == "iris"
     assert hparams["effective_batch"].number_value == 16
     assert "train.checkpoint.keep" not in hparams
+    assert "train.grad_clip" not in hparams  # unset
+    assert hparams["train.early_stopping.enabled"].bool_value is True
     assert end.status == api_pb2.STATUS_SUCCESS
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from batchlab.train.callbacks import tensorboard
+
+    result = doctest.testmod(tensorboard)
+    assert result.failed == 0 and result.attempted > 0
 
 
 def test_off_by_default_and_no_event_files(tmp_path: Path) -> None:

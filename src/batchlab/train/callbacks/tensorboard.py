@@ -42,17 +42,20 @@ def require_tensorboard(field: str = "train.log.tensorboard") -> None:
 
 
 def hparam_values(values: Mapping[str, Any]) -> dict[str, bool | float | str]:
-    """Hyperparameters as the HParams view takes them: booleans, numbers and text (lists and ``None`` as text).
+    """Hyperparameters as the HParams view takes them: booleans, numbers and text (lists as text).
+
+    Unset (``None``) fields are left out: a column holds one type across runs, so a field that is a number
+    in one run and unset in another shows that run's cell empty.
 
     >>> hparam_values({"train.batch_size": 32, "model.hidden": [64, 64], "train.grad_clip": None})
-    {'train.batch_size': 32, 'model.hidden': '[64, 64]', 'train.grad_clip': 'null'}
+    {'train.batch_size': 32, 'model.hidden': '[64, 64]'}
     """
     out: dict[str, bool | float | str] = {}
     for name, value in values.items():
+        if value is None:
+            continue
         if isinstance(value, (bool, int, float, str)):
             out[name] = value
-        elif value is None:
-            out[name] = "null"
         else:
             out[name] = str(list(value)) if isinstance(value, tuple) else str(value)
     return out
