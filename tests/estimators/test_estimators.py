@@ -224,3 +224,18 @@ def test_without_scikit_learn_the_import_names_the_extra(monkeypatch: pytest.Mon
             monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
     with pytest.raises(ImportError, match=r"^batchlab.sklearn needs scikit-learn: pip install 'batchlab\[sklearn\]'$"):
         importlib.import_module("batchlab.sklearn")
+
+
+@pytest.mark.parametrize("estimator", [MiniBatchClassifier, MiniBatchRegressor])
+def test_every_parameter_is_a_config_field_with_its_default(estimator: type) -> None:
+    from batchlab.config import Config, flat_fields
+    from batchlab.sklearn import PARAMETER_FIELDS
+
+    defaults = flat_fields(Config())
+    params = estimator().get_params()
+    assert set(params) - set(PARAMETER_FIELDS) == {"warm_start", "random_state"}
+    for name, value in params.items():
+        if name in ("warm_start", "random_state", "early_stopping", "validation_fraction"):
+            continue  # scikit-learn's conventions: no early stopping (so no held-out rows) unless asked
+        expected = defaults[PARAMETER_FIELDS[name]]
+        assert (list(value) if isinstance(value, tuple) else value) == expected, name
