@@ -4,8 +4,11 @@
   :class:`~optuna.storages.journal.JournalFileBackend` at ``STUDY_DIR/optuna.journal``. Each change is
   one appended line, so several processes can write at once (SQLite would lock under parallel
   writers) and a killed process leaves every earlier line intact. batchlab locks the file with
-  ``flock`` rather than Optuna's default symlink lock, whose lock file outlives a ``kill -9`` and then
-  stalls the other writers for 30 s.
+  ``flock`` on ``STUDY_DIR/optuna.journal.flock`` rather than Optuna's default symlink lock, whose lock
+  file outlives a ``kill -9`` and then stalls the other writers for 30 s. The flock file is not named
+  ``optuna.journal.lock``, the name of Optuna's own lock files: a program that writes to the journal
+  through them (``optuna-dashboard`` saving a note, ``optuna.load_study``) would take batchlab's permanent
+  file for a held lock, wait 30 s at each write and then delete it. Reading a journal takes no lock.
 - ``--storage PATH`` (no ``://``): a journal file at PATH.
 - ``--storage URL`` (``sqlite:///study.db``, ``postgresql://user:pw@host/db``, ...): Optuna's
   :class:`~optuna.storages.RDBStorage` with a heartbeat every 10 s; a trial whose worker has sent none
