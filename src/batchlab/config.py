@@ -36,6 +36,7 @@ __all__ = [
     "HFlipConfig",
     "JitterConfig",
     "LRScalingConfig",
+    "LogConfig",
     "ModelConfig",
     "NoiseScaleConfig",
     "OptimizerConfig",
@@ -48,6 +49,7 @@ __all__ = [
     "apply_overrides",
     "config_to_yaml",
     "diff_configs",
+    "flat_fields",
     "load_config",
     "make_config",
     "parse_override",
@@ -467,6 +469,16 @@ class NoiseScaleConfig(_Section):
     ema: float = Field(0.9, ge=0.0, lt=1.0, description="moving-average decay of the estimates per measurement")
 
 
+class LogConfig(_Section):
+    """Metrics logs written besides ``metrics.csv``."""
+
+    tensorboard: bool = Field(
+        False,
+        description="also write TensorBoard event files to RUN_DIR/tensorboard: every metrics row, the "
+        "hyperparameters and the final metrics (needs batchlab[tensorboard])",
+    )
+
+
 _TOKEN_BUDGET = re.compile(r"(\d+)\s*tokens?", re.IGNORECASE)
 
 
@@ -529,6 +541,7 @@ class TrainConfig(_Section):
     )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
@@ -624,6 +637,15 @@ def diff_configs(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str
 
 
 _PATH_FIELDS = ("data.source", "data.labels", "data.split.val_source", "data.split.test_source")
+
+
+def flat_fields(config: Config) -> dict[str, Any]:
+    """Every leaf field of ``config`` by dotted path, in schema order, as JSON values.
+
+    >>> flat_fields(make_config({"train": {"batch_size": 16}}))["train.batch_size"]
+    16
+    """
+    return _flatten(config.model_dump(mode="json"))
 
 
 def resolve_data_paths(config: Config, base: str | Path | None = None) -> tuple[Config, dict[str, str]]:

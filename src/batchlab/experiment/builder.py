@@ -121,6 +121,10 @@ def build_run(
         DataError: the data cannot be loaded or prepared.
     """
     workers = workers or DistributedInfo()
+    if config.train.log.tensorboard:
+        from batchlab.train.callbacks.tensorboard import require_tensorboard
+
+        require_tensorboard()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     device = resolve_device(config.train.device, workers)

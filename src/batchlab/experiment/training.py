@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
-from batchlab.config import Config, diff_configs, resolve_data_paths
+from batchlab.config import Config, diff_configs, flat_fields, resolve_data_paths
 from batchlab.errors import BatchlabError, CheckpointError, ConfigError, DivergenceError, InterruptedRun
 from batchlab.experiment.builder import RunParts, build_run
 from batchlab.experiment.rundir import RunDirectory, check_free_space, default_run_path
 from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, ProgressBar
 from batchlab.train.callbacks.graceful_stop import GracefulStop
+from batchlab.train.callbacks.tensorboard import TENSORBOARD_DIR, TensorBoardLogger
 from batchlab.train.callbacks.tracker import MetricTracker
 from batchlab.train.checkpoint import find_checkpoints, save_weights
 from batchlab.train.distributed import DistributedInfo, broadcast_object, finish_distributed, init_distributed
@@ -123,6 +124,8 @@ def _train(
     info = {**parts.info, "data_paths_given": given_paths} if given_paths else dict(parts.info)
     checkpointing = _checkpointing(config, run, workers.is_main)
     writers: list[Callback] = [CSVLogger(run.metrics_file)] if workers.is_main else []
+    tensorboard = _tensorboard(config, run, info) if workers.is_main else None
+    writers += [tensorboard] if tensorboard is not None else []
     # Checkpointing comes after the callbacks whose state it saves; the progress bar goes last so that
     # its closing lines see what the others did at train end.
     show = progress and workers.is_main
@@ -178,6 +181,8 @@ def _train(
                 parts.module, parts.eval_batches(test).epoch(0), parts.objective, detailed=True, across_ranks=False
             )
             run.write_json("test_metrics.json", test_metrics)
+    if tensorboard is not None:
+        tensorboard.add_final_metrics(test_metrics)
     info.update(
         status="diverged" if state.diverged else "finished",
         stop_reason=state.stop_reason,
@@ -195,6 +200,23 @@ def _train(
         raise DivergenceError(f"{state.diverged} (run directory: {run.path})")
     stop_reason = state.stop_reason or ""
     return RunResult(run.path, state.history, test_metrics, stop_reason, best_epoch, parts.module, config, info, parts)
+
+
+def _tensorboard(config: Config, run: RunDirectory, info: dict[str, Any]) -> TensorBoardLogger | None:
+    """Event files in ``RUN_DIR/tensorboard`` when ``train.log.tensorboard``, with the run's hyperparameters:
+    the data source, the model and training fields (not where checkpoints go or which device), and the
+    effective batch and learning rate the run actually used."""
+    if not config.train.log.tensorboard:
+        return None
+    skipped = ("train.checkpoint.", "train.log.", "train.device", "train.threads", "train.compile")
+    fields = {
+        path: value
+        for path, value in flat_fields(config).items()
+        if path.startswith(("model.", "train.")) and not path.startswith(skipped)
+    }
+    hparams = {"data.source": config.data.source, **fields}
+    hparams.update({"effective_batch": info.get("effective_batch"), "lr": info.get("lr")})
+    return TensorBoardLogger(run.path / TENSORBOARD_DIR, hparams)
 
 
 def _checkpointing(config: Config, run: RunDirectory, write: bool) -> Checkpointing:
@@ -266,7 +288,7 @@ def _abandon(run: RunDirectory, created: bool, parts: RunParts, error: BaseExcep
 def _check_same_config(run: RunDirectory, config: Config) -> None:
     """Resuming with a config other than the saved one would silently train something else."""
     saved, _ = resolve_data_paths(run.read_config())
-    differences = diff_configs(saved, config, ignore=("name", "train.epochs", "train.max_steps"))
+    differences = diff_configs(saved, config, ignore=("name", "train.epochs", "train.max_steps", "train.log."))
     if differences:
         shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
         raise CheckpointError(f"--resume {run.path}: the config differs from the run's saved config.yaml: {shown}")

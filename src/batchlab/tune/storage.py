@@ -4,8 +4,11 @@
   :class:`~optuna.storages.journal.JournalFileBackend` at ``STUDY_DIR/optuna.journal``. Each change is
   one appended line, so several processes can write at once (SQLite would lock under parallel
   writers) and a killed process leaves every earlier line intact. batchlab locks the file with
-  ``flock`` rather than Optuna's default symlink lock, whose lock file outlives a ``kill -9`` and then
-  stalls the other writers for 30 s.
+  ``flock`` on ``STUDY_DIR/optuna.journal.flock`` rather than Optuna's default symlink lock, whose lock
+  file outlives a ``kill -9`` and then stalls the other writers for 30 s. The flock file is not named
+  ``optuna.journal.lock``, the name of Optuna's own lock files: a program that writes to the journal
+  through them (``optuna-dashboard`` saving a note, ``optuna.load_study``) would take batchlab's permanent
+  file for a held lock, wait 30 s at each write and then delete it. Reading a journal takes no lock.
 - ``--storage PATH`` (no ``://``): a journal file at PATH.
 - ``--storage URL`` (``sqlite:///study.db``, ``postgresql://user:pw@host/db``, ...): Optuna's
   :class:`~optuna.storages.RDBStorage` with a heartbeat every 10 s; a trial whose worker has sent none
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["HEARTBEAT_SECONDS", "JOURNAL_NAME", "StudyStorage", "open_storage", "public_url"]
 
 JOURNAL_NAME = "optuna.journal"
+FLOCK_SUFFIX = ".flock"
+"""batchlab's lock file of a journal is ``JOURNAL.flock`` (Optuna's own file locks use ``JOURNAL.lock``)."""
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 
@@ -136,7 +141,11 @@ def _database(url: str) -> StudyStorage:
 
 
 def _flock_journal_lock(path: Path) -> optuna.storages.journal.JournalFileOpenLock:
-    """A journal lock that ``flock``s ``PATH.lock``; the kernel drops it when its process dies."""
+    """A journal lock that ``flock``s ``PATH.flock``; the kernel drops it when its process dies.
+
+    Another program's writes through Optuna's file locks (``PATH.lock``) are not excluded by it; they are
+    appends of whole lines (one ``write`` each, ``O_APPEND``), as are batchlab's, so a line is never cut.
+    """
     from optuna.storages.journal import JournalFileOpenLock
 
     class FlockLock(JournalFileOpenLock):
@@ -151,7 +160,7 @@ def _flock_journal_lock(path: Path) -> optuna.storages.journal.JournalFileOpenLo
         def release(self) -> None:
             self._gate.release()
 
-    return FlockLock(Path(str(path) + ".lock"))
+    return FlockLock(Path(str(path) + FLOCK_SUFFIX))
 
 
 def _first_line(exc: BaseException) -> str:
