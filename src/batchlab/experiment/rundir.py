@@ -29,6 +29,7 @@ import yaml
 from batchlab.atomic import write_text
 from batchlab.config import Config, config_to_yaml, make_config
 from batchlab.errors import CheckpointError, ConfigError
+from batchlab.locking import LOCK_FILE
 from batchlab.plural import counted
 
 if TYPE_CHECKING:
@@ -75,10 +76,17 @@ class RunDirectory:
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
 
+    def has_content(self) -> bool:
+        """Whether the folder holds anything besides its lock file and the temporary files of a run that
+        was killed before writing its config (such a folder counts as empty)."""
+        if not self.path.is_dir():
+            return False
+        return any(not _is_leftover(entry.name) for entry in self.path.iterdir())
+
     def create(self) -> None:
         """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
         self.check_writable()
-        if self.path.exists() and any(self.path.iterdir()):
+        if self.has_content():
             raise ConfigError(
                 f"--run-dir: {str(self.path)!r} is not empty; choose a new directory or use --resume {self.path}"
             )
@@ -131,6 +139,10 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
             f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
             f"the run needs about {needed / 2**20:.0f} MiB for weights and {counted(keep, 'checkpoint')}"
         )
+
+
+def _is_leftover(name: str) -> bool:
+    return name in (LOCK_FILE, ".write-probe") or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _existing_parent(path: Path) -> Path:
