@@ -83,6 +83,21 @@ class RunDirectory:
             return False
         return any(not _is_leftover(entry.name) for entry in self.path.iterdir())
 
+    def remove_temporary_files(self) -> list[Path]:
+        """Delete the temporary files (``.NAME.*.tmp``) and checkpoint staging folders a killed process left.
+
+        Only safe while this process holds the directory's lock: another writer's would be in use.
+        """
+        removed = []
+        for folder in (self.path, self.checkpoints, self.plots):
+            for entry in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed.append(entry)
+        return removed
+
     def create(self) -> None:
         """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
         self.check_writable()

@@ -39,7 +39,7 @@ from batchlab.train.checkpoint import find_checkpoints, load_weights, save_weigh
 from batchlab.train.distributed import DistributedInfo, broadcast_object, finish_distributed, init_distributed
 from batchlab.train.evaluation import evaluate_batches
 from batchlab.train.loop import fit
-from batchlab.train.resume import resume_from_checkpoints
+from batchlab.train.resume import resume_from_checkpoints, weight_mismatches
 from batchlab.train.state import LoopState
 
 __all__ = ["RunResult", "train_run"]
@@ -143,16 +143,16 @@ def _plan_resume(run: RunDirectory, config: Config) -> _ResumePlan:
     """Check a run before resuming it and decide what to do.
 
     Raises:
-        CheckpointError: ``config.yaml`` was edited since the run started, or ``config`` differs from it
+        CheckpointError: ``config.yaml`` was edited since the run started, or ``config`` differs from it,
             in more than ``name``, ``train.epochs`` and ``train.max_steps``.
     """
     info = _read_run_info(run)
-    _check_config_unedited(run, info)
+    original = _check_config_unedited(run, info)
     saved = _check_same_config(run, config)
     status = info.get("status")
     if status not in ("finished", "diverged"):
         return _ResumePlan(info)
-    if status == "finished" and _extends(saved, config, info):
+    if status == "finished" and _extends(original or saved, config, info):
         return _ResumePlan(info, extend=True)
     return _ResumePlan(info, finished=True)
 
@@ -172,20 +172,36 @@ def config_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_config_unedited(run: RunDirectory, info: dict[str, Any]) -> None:
-    """Refuse a run whose ``config.yaml`` no longer matches the checksum recorded when it was written."""
-    recorded, original = info.get("config_sha256"), info.get("config")
-    if not recorded:
-        return  # a run of an earlier version
+_MAY_CHANGE = ("name", "train.epochs", "train.max_steps")
+"""Config fields a resumed run may change (its length), by ``--set`` or by editing ``config.yaml``."""
+
+
+def _check_config_unedited(run: RunDirectory, info: dict[str, Any]) -> Config | None:
+    """Refuse a run whose ``config.yaml`` was edited (beyond its length) since the run wrote it.
+
+    ``run.json`` records the SHA-256 of ``config.yaml`` and the config itself; when the checksum
+    differs, the two configs are compared to name the fields that changed.
+
+    Returns:
+        The config the run recorded, or ``None`` for a run of an earlier version (nothing recorded).
+    """
+    recorded, original = info.get("config_sha256"), _recorded_config(info)
+    if not recorded or original is None:
+        return None
     try:
         text = run.config_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         text = None
     if text is not None and config_digest(text) == recorded:
-        return
-    edited = None if text is None else _edited_fields(run, original)
+        return original
+    edited = None
+    if text is not None:
+        try:
+            edited = diff_configs(original, resolve_data_paths(run.read_config())[0], ignore=_MAY_CHANGE)
+        except BatchlabError:
+            edited = None
     if edited == []:
-        return  # only comments or layout changed: the run trains the same
+        return original  # only the length, comments or layout changed: the run trains the same
     shown = "; ".join(edited[:5]) + ("; ..." if len(edited) > 5 else "") if edited else "it cannot be read"
     raise CheckpointError(
         f"--resume {run.path}: config.yaml was edited after the run started ({shown}); put the values back, "
@@ -193,11 +209,9 @@ def _check_config_unedited(run: RunDirectory, info: dict[str, Any]) -> None:
     )
 
 
-def _edited_fields(run: RunDirectory, original: Any) -> list[str] | None:
-    if not isinstance(original, dict):
-        return None
+def _recorded_config(info: dict[str, Any]) -> Config | None:
     try:
-        return diff_configs(make_config(original), run.read_config())
+        return make_config(info["config"]) if isinstance(info.get("config"), dict) else None
     except BatchlabError:
         return None
 
@@ -222,7 +236,11 @@ def _finished_result(run: RunDirectory, parts: RunParts, plan: _ResumePlan) -> R
     """A finished run as it is on disk: its saved weights, metrics rows, test metrics and facts."""
     info = plan.info
     if run.weights_file.exists():
-        parts.module.load_state_dict({k: v.to(parts.device) for k, v in load_weights(run.weights_file).items()})
+        weights = load_weights(run.weights_file)
+        mismatched = weight_mismatches(parts.module.state_dict(), weights)
+        if mismatched:
+            raise CheckpointError(f"{str(run.weights_file)!r} does not fit the model: {'; '.join(mismatched)}")
+        parts.module.load_state_dict({k: v.to(parts.device) for k, v in weights.items()})
     test = run.read_json("test_metrics.json") if run.test_metrics_file.exists() else None
     history = read_metrics_rows(run.metrics_file)
     return RunResult(
@@ -276,9 +294,9 @@ def _train(
         )
         if plan.extend:
             _reopen(state, parts)
-            if workers.is_main:
-                write_text(run.config_file, config_text)  # the new length, and the checksum that goes with it
-                run.write_json("run.json", {**info, "status": "training"})
+        if workers.is_main and (plan.extend or _read_text(run.config_file) != config_text):
+            write_text(run.config_file, config_text)  # a new length, and the checksum that goes with it
+            run.write_json("run.json", {**info, "status": "training"})
     elif workers.is_main:
         write_text(run.config_file, config_text)
         run.write_json("preprocess.json", parts.data.preprocessor.state_dict())
@@ -333,6 +351,13 @@ def _train(
     return RunResult(run.path, state.history, test_metrics, stop_reason, best_epoch, parts.module, config, info, parts)
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _reopen(state: LoopState, parts: RunParts) -> None:
     """Let a finished run train on to a raised ``epochs``/``max_steps``.
 
@@ -376,6 +401,7 @@ def _open_run_directory(
             if resume:
                 run.require_run()
                 lock = DirectoryLock(run.path, "run directory").acquire()
+                run.remove_temporary_files()  # what a killed process was writing (no one else writes here)
             else:
                 check_free_space(run.nearest_existing(), parts.module, config.train.checkpoint.keep)
                 created = not run.path.exists()
@@ -384,6 +410,7 @@ def _open_run_directory(
                 if run.has_content():  # another process wrote a run here between the check and the lock
                     lock.release()
                     run.create()  # raises "not empty"
+                run.remove_temporary_files()  # of a run killed here before it wrote its config
             outcome = (str(run.path), None, created)
         except BatchlabError as exc:
             if not workers.enabled:
@@ -424,7 +451,7 @@ def _check_same_config(run: RunDirectory, config: Config) -> Config:
         The run's saved config (data paths resolved).
     """
     saved, _ = resolve_data_paths(run.read_config())
-    differences = diff_configs(saved, config, ignore=("name", "train.epochs", "train.max_steps"))
+    differences = diff_configs(saved, config, ignore=_MAY_CHANGE)
     if differences:
         shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
         raise CheckpointError(
