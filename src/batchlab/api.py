@@ -81,8 +81,7 @@ def fit(
         progress=progress,
         console=console,
     )
-    curves = Path(result.run_dir) / "plots" / "learning_curves.png"
-    draw = plots and not (result.already_finished and curves.exists())  # a finished run is left as it is
+    draw = plots and not result.already_finished  # a finished run is left as it is (`report` redraws plots)
     if draw and result.history and _is_main_process():
         from batchlab.report.plots import plot_learning_curves
 
@@ -94,7 +93,7 @@ def fit(
             title=cfg.name,
         )
     audio = result.parts is not None and result.parts.data.input_spec.kind == "frames"
-    if plots and audio and not result.already_finished and _is_main_process():
+    if draw and audio and _is_main_process():
         _plot_audio_examples(result)
     return result
 
