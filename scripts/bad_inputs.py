@@ -21,6 +21,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from batchlab.cli import app
+from batchlab.locking import DirectoryLock
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -165,6 +166,50 @@ def _busy_run_dir(root: Path) -> list[str]:
     (root / "run" / "keep.txt").write_text("mine")
     (root / "c.yaml").write_text("train: {epochs: 1}")
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+_HELD: list[DirectoryLock] = []  # directory locks this process holds while a case runs (released with the process)
+
+
+def _resume_finished_twice(root: Path) -> list[str]:
+    run = _trained(root)
+    first = runner.invoke(app, ["train", "--resume", str(run), "-q"])
+    assert first.exit_code == 0, first.output
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _resume_other_batch(root: Path) -> list[str]:
+    return ["train", "--resume", str(_trained(root)), "--set", "train.batch_size=16", "-q"]
+
+
+def _resume_edited_config(root: Path) -> list[str]:
+    run = _trained(root)
+    text = (run / "config.yaml").read_text().replace("batch_size: 64", "batch_size: 16").replace("lr: 0.05", "lr: 0.5")
+    (run / "config.yaml").write_text(text)
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _held(path: Path, what: str) -> None:
+    _HELD.append(DirectoryLock(path, what).acquire())  # the command below opens the lock again and is refused
+
+
+def _resume_busy_run(root: Path) -> list[str]:
+    run = _trained(root)
+    _held(run, "run directory")
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _busy_study(root: Path) -> list[str]:
+    (root / "c.yaml").write_text("data: {source: iris}\ntrain: {epochs: 1}")
+    _held(root / "study", "study directory")
+    return ["study", "batch-size", "c.yaml", "--sizes", "8", "--study-dir", "study"]
+
+
+def _busy_tuning(root: Path) -> list[str]:
+    (root / "c.yaml").write_text("data: {source: iris}\ntrain: {epochs: 1}")
+    (root / "space.yaml").write_text("train.optimizer.lr: {log_uniform: [0.01, 0.1]}")
+    _held(root / "tune", "tuning study directory")
+    return ["tune", "c.yaml", "--space", "space.yaml", "--trials", "1", "--study-dir", "tune"]
 
 
 FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
@@ -356,6 +401,16 @@ CASES: list[Case] = [
     ("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),
     ("cli", "run directory that is not empty", custom(_busy_run_dir)),
     ("cli", "run directory that cannot be created", config("{}")),
+    ("resume", "`--resume` of a finished run, a second time (exit 0, nothing changes)", custom(_resume_finished_twice)),
+    ("resume", "`--resume` with `--set train.batch_size=16`", custom(_resume_other_batch)),
+    (
+        "resume",
+        "`--resume` after editing the run's config.yaml (batch 64 -> 16, lr 0.05 -> 0.5)",
+        custom(_resume_edited_config),
+    ),
+    ("resume", "`--resume` of a run another process is writing", custom(_resume_busy_run)),
+    ("resume", "batch-size study in a directory another process is writing", custom(_busy_study)),
+    ("resume", "tuning study in a directory another process is writing", custom(_busy_tuning)),
 ]
 
 
@@ -373,6 +428,8 @@ def main() -> None:
                 result = runner.invoke(app, args)
             finally:
                 os.chdir(cwd)
+                while _HELD:
+                    _HELD.pop().release()
             message = " / ".join(line for line in (result.stderr or result.output).strip().splitlines() if line)
             message = message.replace("|", "\\|")
             message = message.replace(str(root), "DIR").replace(folder, "DIR")

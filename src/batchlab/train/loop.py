@@ -20,6 +20,7 @@ import torch
 
 from batchlab.data.batch import Batch
 from batchlab.data.sharding import ShardedBatches
+from batchlab.plural import counted
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
 from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank
 from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
@@ -200,7 +201,7 @@ def _epoch_unclosed(state: LoopState, train: Batches) -> bool:
 def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
     if settings.max_steps is not None and state.step >= settings.max_steps:
         return f"reached max_steps={settings.max_steps}"
-    return f"completed {state.epoch} epochs"
+    return f"completed {counted(state.epoch, 'epoch')}"
 
 
 def _evaluate(
