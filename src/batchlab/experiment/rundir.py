@@ -4,13 +4,15 @@
 
     runs/<name>-<timestamp>/
       config.yaml         the resolved config, enough to reproduce the run
-      run.json            facts the config alone does not give: input shape, classes, batch count, stop reason
+      run.json            facts the config alone does not give: status, input shape, classes, batch count,
+                          stop reason; the config and the SHA-256 of config.yaml (an edit is refused on resume)
       metrics.csv         one row per evaluation: epoch, step, samples, losses, metrics, lr, seconds
       model.safetensors   final weights (the best ones when early stopping restores them)
       preprocess.json     fitted preprocessing state
       test_metrics.json   metrics on the test split
       checkpoints/        resumable state
       plots/              learning_curves.png
+      .lock               locked (flock) by the one process writing the run
 
 Every file is written atomically.
 """

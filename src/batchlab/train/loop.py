@@ -201,7 +201,7 @@ def _epoch_unclosed(state: LoopState, train: Batches) -> bool:
 def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
     if settings.max_steps is not None and state.step >= settings.max_steps:
         return f"reached max_steps={settings.max_steps}"
-    return f"completed {counted(state.epoch, 'epoch')}"
+    return f"completed {counted(state.epoch, 'epoch', 'epochs')}"
 
 
 def _evaluate(
