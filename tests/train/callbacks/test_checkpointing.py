@@ -68,9 +68,7 @@ def test_best_weights_are_written_with_checkpoints_and_at_the_end(tmp_path: Path
 
 
 def _checkpoint_states(directory: Path) -> dict[int, dict[str, Any]]:
-    return {
-        int(p.name.split("-")[1]): json.loads((p / "state.json").read_text()) for p in find_checkpoints(directory)
-    }
+    return {int(p.name.split("-")[1]): json.loads((p / "state.json").read_text()) for p in find_checkpoints(directory)}
 
 
 def test_a_checkpoint_holds_the_metrics_row_and_the_stop_of_its_step(tmp_path: Path) -> None:
