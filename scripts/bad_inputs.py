@@ -112,6 +112,8 @@ def _pickle_checkpoint(root: Path) -> list[str]:
     manifest = json.loads((checkpoint / "manifest.json").read_text())
     manifest["optimizer.pt"] = hashlib.sha256((checkpoint / "optimizer.pt").read_bytes()).hexdigest()
     (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    info = json.loads((run / "run.json").read_text())  # as if killed: a finished run's resume reads no checkpoint
+    (run / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
     return ["train", "--resume", str(run), "-q"]
 
 
