@@ -21,6 +21,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from batchlab.cli import app
+from batchlab.locking import DirectoryLock
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -111,6 +112,8 @@ def _pickle_checkpoint(root: Path) -> list[str]:
     manifest = json.loads((checkpoint / "manifest.json").read_text())
     manifest["optimizer.pt"] = hashlib.sha256((checkpoint / "optimizer.pt").read_bytes()).hexdigest()
     (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    info = json.loads((run / "run.json").read_text())  # as if killed: a finished run's resume reads no checkpoint
+    (run / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
     return ["train", "--resume", str(run), "-q"]
 
 
@@ -165,6 +168,50 @@ def _busy_run_dir(root: Path) -> list[str]:
     (root / "run" / "keep.txt").write_text("mine")
     (root / "c.yaml").write_text("train: {epochs: 1}")
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+_HELD: list[DirectoryLock] = []  # directory locks this process holds while a case runs (released with the process)
+
+
+def _resume_finished_twice(root: Path) -> list[str]:
+    run = _trained(root)
+    first = runner.invoke(app, ["train", "--resume", str(run), "-q"])
+    assert first.exit_code == 0, first.output
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _resume_other_batch(root: Path) -> list[str]:
+    return ["train", "--resume", str(_trained(root)), "--set", "train.batch_size=16", "-q"]
+
+
+def _resume_edited_config(root: Path) -> list[str]:
+    run = _trained(root)
+    text = (run / "config.yaml").read_text().replace("batch_size: 64", "batch_size: 16").replace("lr: 0.05", "lr: 0.5")
+    (run / "config.yaml").write_text(text)
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _held(path: Path, what: str) -> None:
+    _HELD.append(DirectoryLock(path, what).acquire())  # the command below opens the lock again and is refused
+
+
+def _resume_busy_run(root: Path) -> list[str]:
+    run = _trained(root)
+    _held(run, "run directory")
+    return ["train", "--resume", str(run), "-q"]
+
+
+def _busy_study(root: Path) -> list[str]:
+    (root / "c.yaml").write_text("data: {source: iris}\ntrain: {epochs: 1}")
+    _held(root / "study", "study directory")
+    return ["study", "batch-size", "c.yaml", "--sizes", "8", "--study-dir", "study"]
+
+
+def _busy_tuning(root: Path) -> list[str]:
+    (root / "c.yaml").write_text("data: {source: iris}\ntrain: {epochs: 1}")
+    (root / "space.yaml").write_text("train.optimizer.lr: {log_uniform: [0.01, 0.1]}")
+    _held(root / "tune", "tuning study directory")
+    return ["tune", "c.yaml", "--space", "space.yaml", "--trials", "1", "--study-dir", "tune"]
 
 
 FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
@@ -415,6 +462,16 @@ CASES: list[Case] = [
     ),
     ("lr-find", "a single batch size in `study lr-vs-batch`", lr_study("data: {source: iris}", "--sizes", "16")),
     ("lr-find", "`study lr-vs-batch` in a batch-size study's folder", custom(_lr_study_in_a_batch_size_study)),
+    ("resume", "`--resume` of a finished run, a second time (exit 0, nothing changes)", custom(_resume_finished_twice)),
+    ("resume", "`--resume` with `--set train.batch_size=16`", custom(_resume_other_batch)),
+    (
+        "resume",
+        "`--resume` after editing the run's config.yaml (batch 64 -> 16, lr 0.05 -> 0.5)",
+        custom(_resume_edited_config),
+    ),
+    ("resume", "`--resume` of a run another process is writing", custom(_resume_busy_run)),
+    ("resume", "batch-size study in a directory another process is writing", custom(_busy_study)),
+    ("resume", "tuning study in a directory another process is writing", custom(_busy_tuning)),
 ]
 
 
@@ -432,6 +489,8 @@ def main() -> None:
                 result = runner.invoke(app, args)
             finally:
                 os.chdir(cwd)
+                while _HELD:
+                    _HELD.pop().release()
             lines = [line for line in (result.stderr or result.output).strip().splitlines() if line]
             if result.exit_code == 0 and kind == "lr-find":  # a range test that ran: its notes are the point
                 lines = [line for line in lines if line.startswith("Note: ")]

@@ -191,12 +191,12 @@ def test_compile_trains_like_eager_and_saves_plain_weights(tmp_path: Path) -> No
 
 
 class _DieAfterCheckpoint(Callback):
-    """Raises at the end of step ``at``, after that step's checkpoint and before its metrics row."""
+    """Raises when step ``at`` closes, right after that step's checkpoint (user callbacks come after it)."""
 
     def __init__(self, at: int) -> None:
         self.at = at
 
-    def on_step_end(self, state: LoopState) -> None:
+    def on_step_closed(self, state: LoopState) -> None:
         if state.step == self.at:
             raise RuntimeError("simulated crash")
 
@@ -230,6 +230,8 @@ def test_a_run_resumed_from_the_checkpoint_of_a_step_due_a_metrics_row_still_has
     full = batchlab.fit(config, run_dir=tmp_path / "full", progress=False, plots=False)
     with pytest.raises(RuntimeError, match="simulated crash"):
         batchlab.fit(config, run_dir=tmp_path / "run", callbacks=[_DieAfterCheckpoint(at)], progress=False)
+    saved = json.loads((tmp_path / "run" / "checkpoints" / f"step-{at:09d}" / "state.json").read_text())
+    assert saved["history"][-1]["step"] == at  # the checkpoint holds its step's row
     resumed = batchlab.fit(None, resume=tmp_path / "run", progress=False, plots=False)
 
     def rows(history: list[dict]) -> list[dict]:

@@ -55,8 +55,10 @@ def fit(
         model: any ``torch.nn.Module`` to train instead of the config's model; it maps
             ``(batch, *input_shape)`` to ``(batch, outputs)`` (classes, or 1 for binary and regression).
         run_dir: where to write the run (default ``runs/<name>-<timestamp>``).
-        resume: a run directory to continue from its latest checkpoint (its config is used); a run
-            trained on a custom module needs that module again as ``model``.
+        resume: a run directory to continue from its latest checkpoint (its config is used, with
+            ``overrides`` applied); a run trained on a custom module needs that module again as ``model``.
+            A finished run is returned as it is, unchanged (``result.already_finished``), unless the
+            config raises ``train.epochs`` or ``train.max_steps``: then it trains on to the new end.
         callbacks: extra callbacks (see :mod:`batchlab.train.callbacks`).
         progress: show the progress bar and the per-epoch table.
         plots: draw ``plots/learning_curves.png`` and, for audio runs, ``plots/spectrograms.png`` (a few
@@ -66,7 +68,10 @@ def fit(
         A :class:`RunResult` with the history, test metrics and run directory.
     """
     if resume is not None:
-        cfg = RunDirectory(resume).read_config() if config is None else resolve_config(config, overrides)
+        if config is None:
+            cfg = make_config(RunDirectory(resume).read_config(), overrides)
+        else:
+            cfg = resolve_config(config, overrides)
         run_dir = resume
     else:
         cfg = resolve_config(config, overrides)
@@ -79,7 +84,8 @@ def fit(
         progress=progress,
         console=console,
     )
-    if plots and result.history and _is_main_process():
+    draw = plots and not result.already_finished  # a finished run is left as it is (`report` redraws plots)
+    if draw and result.history and _is_main_process():
         from batchlab.report.plots import plot_learning_curves
 
         plot_learning_curves(
@@ -89,7 +95,8 @@ def fit(
             stopped_epoch=result.info.get("stopped_epoch"),
             title=cfg.name,
         )
-    if plots and result.parts is not None and result.parts.data.input_spec.kind == "frames" and _is_main_process():
+    audio = result.parts is not None and result.parts.data.input_spec.kind == "frames"
+    if draw and audio and _is_main_process():
         _plot_audio_examples(result)
     return result
 

@@ -31,14 +31,14 @@ KILLER = textwrap.dedent(
     import batchlab.train.callbacks.checkpointing as checkpointing
 
     at = int(sys.argv[1])
-    step_end = checkpointing.Checkpointing.on_step_end
+    step_closed = checkpointing.Checkpointing.on_step_closed
 
-    def on_step_end(self, state):
-        step_end(self, state)  # the step's checkpoint, when one is due, is on disk before the kill
+    def on_step_closed(self, state):
+        step_closed(self, state)  # the step's checkpoint, when one is due, is on disk before the kill
         if state.step == at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    checkpointing.Checkpointing.on_step_end = on_step_end
+    checkpointing.Checkpointing.on_step_closed = on_step_closed
     sys.argv = ["batchlab", *sys.argv[2:]]
     from batchlab.cli import main
     main()

@@ -47,9 +47,8 @@ def train(
         raise BatchlabError("train: give a CONFIG file, or --resume RUN_DIR")
     overrides = list(set_ or [])
     if resume is not None and config is None:
-        if overrides:
-            raise BatchlabError("--set needs a CONFIG file; a resumed run keeps its saved config")
-        result = fit(None, resume=resume, progress=not quiet, plots=plots, console=console)
+        # --set on a resumed run: only train.epochs / train.max_steps may change (to train a run longer).
+        result = fit(None, overrides=overrides, resume=resume, progress=not quiet, plots=plots, console=console)
     else:
         result = fit(
             config,
@@ -61,6 +60,15 @@ def train(
             console=console,
         )
     if not workers.is_main:
+        return
+    if result.already_finished:
+        reason = result.info.get("stop_reason") or result.info.get("status")
+        longer = "To train it longer: --set train.epochs=N or train.max_steps=N"
+        if result.info.get("status") == "diverged":
+            longer = "Start a new run with a lower train.optimizer.lr or with train.grad_clip"
+        console.print(
+            f"Run {result.run_dir} is finished ({reason}); nothing changed. {longer}", soft_wrap=True, markup=False
+        )
         return
     if result.test_metrics:
         console.print("Test: " + _metrics_line(result.test_metrics), soft_wrap=True)
@@ -146,7 +154,9 @@ def _check_before_launch(config: Path | None, overrides: list[str], resume: Path
     if config is not None:
         cfg = load_config(config, overrides)
     elif resume is not None:
-        cfg = RunDirectory(resume).read_config()
+        from batchlab.config import make_config
+
+        cfg = make_config(RunDirectory(resume).read_config(), overrides)
     else:
         return
     if isinstance(cfg.train.batch_size, int):

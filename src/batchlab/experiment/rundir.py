@@ -4,13 +4,15 @@
 
     runs/<name>-<timestamp>/
       config.yaml         the resolved config, enough to reproduce the run
-      run.json            facts the config alone does not give: input shape, classes, batch count, stop reason
+      run.json            facts the config alone does not give: status, input shape, classes, batch count,
+                          stop reason; the config and the SHA-256 of config.yaml (an edit is refused on resume)
       metrics.csv         one row per evaluation: epoch, step, samples, losses, metrics, lr, seconds
       model.safetensors   final weights (the best ones when early stopping restores them)
       preprocess.json     fitted preprocessing state
       test_metrics.json   metrics on the test split
       checkpoints/        resumable state
       plots/              learning_curves.png
+      .lock               locked (flock) by the one process writing the run
 
 Every file is written atomically.
 """
@@ -29,6 +31,7 @@ import yaml
 from batchlab.atomic import write_text
 from batchlab.config import Config, config_to_yaml, make_config
 from batchlab.errors import CheckpointError, ConfigError
+from batchlab.locking import LOCK_FILE
 from batchlab.plural import counted
 
 if TYPE_CHECKING:
@@ -75,10 +78,32 @@ class RunDirectory:
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
 
+    def has_content(self) -> bool:
+        """Whether the folder holds anything besides its lock file and the temporary files of a run that
+        was killed before writing its config (such a folder counts as empty)."""
+        if not self.path.is_dir():
+            return False
+        return any(not _is_leftover(entry.name) for entry in self.path.iterdir())
+
+    def remove_temporary_files(self) -> list[Path]:
+        """Delete the temporary files (``.NAME.*.tmp``) and checkpoint staging folders a killed process left.
+
+        Only safe while this process holds the directory's lock: another writer's would be in use.
+        """
+        removed = []
+        for folder in (self.path, self.checkpoints, self.plots):
+            for entry in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed.append(entry)
+        return removed
+
     def create(self) -> None:
         """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
         self.check_writable()
-        if self.path.exists() and any(self.path.iterdir()):
+        if self.has_content():
             raise ConfigError(
                 f"--run-dir: {str(self.path)!r} is not empty; choose a new directory or use --resume {self.path}"
             )
@@ -131,6 +156,10 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
             f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
             f"the run needs about {needed / 2**20:.0f} MiB for weights and {counted(keep, 'checkpoint')}"
         )
+
+
+def _is_leftover(name: str) -> bool:
+    return name in (LOCK_FILE, ".write-probe") or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _existing_parent(path: Path) -> Path:

@@ -5,10 +5,17 @@
 file is written, so a mistake leaves nothing behind. A run that fails before its first checkpoint
 removes the directory it created (the same command can simply be run again); one that fails later
 keeps it, marked ``failed`` in ``run.json``, and resumes with ``--resume``.
+
+One process at a time writes a run directory (an exclusive lock on ``.lock`` inside it). ``run.json``
+records the status (``training``, ``interrupted``, ``failed``, ``finished``, ``diverged``) and the
+SHA-256 of ``config.yaml``: a finished run stays finished (``--resume`` changes nothing unless
+``train.epochs`` or ``train.max_steps`` is raised), and a ``config.yaml`` edited since the run started is
+refused rather than silently trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections.abc import Iterable
@@ -18,19 +25,22 @@ from typing import Any
 
 import torch
 
-from batchlab.config import Config, diff_configs, flat_fields, resolve_data_paths
+from batchlab.atomic import write_text
+from batchlab.config import Config, config_to_yaml, diff_configs, flat_fields, make_config, resolve_data_paths
 from batchlab.errors import BatchlabError, CheckpointError, ConfigError, DivergenceError, InterruptedRun
 from batchlab.experiment.builder import RunParts, build_run
 from batchlab.experiment.rundir import RunDirectory, check_free_space, default_run_path
+from batchlab.locking import DirectoryLock
 from batchlab.train.callbacks import Callback, Checkpointing, CSVLogger, ProgressBar
+from batchlab.train.callbacks.csv_logger import read_metrics_rows
 from batchlab.train.callbacks.graceful_stop import GracefulStop
 from batchlab.train.callbacks.tensorboard import TENSORBOARD_DIR, TensorBoardLogger
 from batchlab.train.callbacks.tracker import MetricTracker
-from batchlab.train.checkpoint import find_checkpoints, save_weights
+from batchlab.train.checkpoint import find_checkpoints, load_weights, save_weights
 from batchlab.train.distributed import DistributedInfo, broadcast_object, finish_distributed, init_distributed
 from batchlab.train.evaluation import evaluate_batches
 from batchlab.train.loop import fit
-from batchlab.train.resume import resume_from_checkpoints
+from batchlab.train.resume import resume_from_checkpoints, weight_mismatches
 from batchlab.train.state import LoopState
 
 __all__ = ["RunResult", "train_run"]
@@ -50,6 +60,8 @@ class RunResult:
         config: the resolved config.
         info: the facts written to ``run.json``.
         parts: the run's parts (data, objective, batches, ...), e.g. to evaluate other splits.
+        already_finished: ``--resume`` found the run finished and changed nothing (``model`` holds its
+            saved weights, ``history`` its metrics rows).
     """
 
     run_dir: Path
@@ -61,6 +73,7 @@ class RunResult:
     config: Config
     info: dict[str, Any] = field(default_factory=dict)
     parts: RunParts | None = None
+    already_finished: bool = False
 
 
 def train_run(
@@ -82,13 +95,16 @@ def train_run(
         model: a module to train instead of the config's model (see :func:`build_run`).
         run_dir: where to write the run; default ``runs/<config.name>-<timestamp>``.
         callbacks: extra callbacks, called after the built-in ones.
-        resume: continue the run in ``run_dir`` from its latest valid checkpoint.
+        resume: continue the run in ``run_dir`` from its latest valid checkpoint. A finished run is left
+            as it is (see :attr:`RunResult.already_finished`) unless ``config`` raises ``train.epochs``
+            or ``train.max_steps``, which continues it to the new end.
         progress: show the progress bar and the per-epoch table.
         console: a ``rich.console.Console`` for progress output.
         data: the prepared data of ``config.data``, when the caller has it already (studies).
 
     Raises:
-        BatchlabError: a config, data or checkpoint problem (nothing is written).
+        BatchlabError: a config, data or checkpoint problem (nothing is written); the run directory is
+            in use by another process; on resume, its ``config.yaml`` was edited or differs from ``config``.
         DivergenceError: the loss became NaN or infinite (the run directory keeps what was done).
         InterruptedRun: SIGINT / SIGTERM; a checkpoint was written.
     """
@@ -98,22 +114,154 @@ def train_run(
     try:
         config, given_paths = resolve_data_paths(config)
         parts = build_run(config, model=model, data=data, workers=workers)
-        run, created = _open_run_directory(config, run_dir, resume, parts)
+        run, created, lock = _open_run_directory(config, run_dir, resume, parts)
         try:
-            return _train(parts, run, resume, list(callbacks), progress, console, started, given_paths)
+            plan = _plan_resume(run, config) if resume else None
+            if plan is not None and plan.finished:
+                return _finished_result(run, parts, plan)
+            return _train(parts, run, plan, list(callbacks), progress, console, started, given_paths)
         except (InterruptedRun, DivergenceError):
             raise
         except BaseException as exc:
             _abandon(run, created, parts, exc, mark=not isinstance(exc, BatchlabError))
             raise
+        finally:
+            lock.release()
     finally:
         finish_distributed()
+
+
+@dataclass(frozen=True)
+class _ResumePlan:
+    """What ``--resume`` does with a run: continue it, leave it (finished), or extend a finished one."""
+
+    info: dict[str, Any]
+    finished: bool = False
+    extend: bool = False
+
+
+def _plan_resume(run: RunDirectory, config: Config) -> _ResumePlan:
+    """Check a run before resuming it and decide what to do.
+
+    Raises:
+        CheckpointError: ``config.yaml`` was edited since the run started, or ``config`` differs from it,
+            in more than ``name``, ``train.epochs`` and ``train.max_steps``.
+    """
+    info = _read_run_info(run)
+    original = _check_config_unedited(run, info)
+    saved = _check_same_config(run, config)
+    status = info.get("status")
+    if status not in ("finished", "diverged"):
+        return _ResumePlan(info)
+    if status == "finished" and _extends(original or saved, config, info):
+        return _ResumePlan(info, extend=True)
+    return _ResumePlan(info, finished=True)
+
+
+def _read_run_info(run: RunDirectory) -> dict[str, Any]:
+    """``run.json``, or ``{}`` when a run was killed before writing it (it then resumes as unfinished)."""
+    if not run.run_file.exists():
+        return {}
+    info = run.read_json("run.json")
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{str(run.run_file)!r} is not a JSON object (damaged?)")
+    return info
+
+
+def config_digest(text: str) -> str:
+    """SHA-256 of a run's ``config.yaml`` text (hex), as recorded in ``run.json``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_MAY_CHANGE = ("name", "train.epochs", "train.max_steps", "train.log.")
+"""Config fields a resumed run may change (its length), by ``--set`` or by editing ``config.yaml``."""
+
+
+def _check_config_unedited(run: RunDirectory, info: dict[str, Any]) -> Config | None:
+    """Refuse a run whose ``config.yaml`` was edited (beyond its length) since the run wrote it.
+
+    ``run.json`` records the SHA-256 of ``config.yaml`` and the config itself; when the checksum
+    differs, the two configs are compared to name the fields that changed.
+
+    Returns:
+        The config the run recorded, or ``None`` for a run of an earlier version (nothing recorded).
+    """
+    recorded, original = info.get("config_sha256"), _recorded_config(info)
+    if not recorded or original is None:
+        return None
+    try:
+        text = run.config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None
+    if text is not None and config_digest(text) == recorded:
+        return original
+    edited = None
+    if text is not None:
+        try:
+            edited = diff_configs(original, resolve_data_paths(run.read_config())[0], ignore=_MAY_CHANGE)
+        except BatchlabError:
+            edited = None
+    if edited == []:
+        return original  # only the length, comments or layout changed: the run trains the same
+    shown = "; ".join(edited[:5]) + ("; ..." if len(edited) > 5 else "") if edited else "it cannot be read"
+    raise CheckpointError(
+        f"--resume {run.path}: config.yaml was edited after the run started ({shown}); put the values back, "
+        "or start a new run (to train longer: --resume RUN --set train.epochs=N)"
+    )
+
+
+def _recorded_config(info: dict[str, Any]) -> Config | None:
+    try:
+        return make_config(info["config"]) if isinstance(info.get("config"), dict) else None
+    except BatchlabError:
+        return None
+
+
+def _extends(saved: Config, config: Config, info: dict[str, Any]) -> bool:
+    """``config`` raises the finished run's epochs or max_steps past where the run ended."""
+    old, new = saved.train, config.train
+    raised = _raised(old.epochs, new.epochs) or _raised(old.max_steps, new.max_steps)
+    if not raised:
+        return False
+    epochs_run, steps = int(info.get("epochs_run") or 0), int(info.get("steps") or 0)
+    short_of_epochs = new.epochs is None or epochs_run < new.epochs
+    short_of_steps = new.max_steps is None or steps < new.max_steps
+    return short_of_epochs and short_of_steps
+
+
+def _raised(old: int | None, new: int | None) -> bool:
+    return old is not None and (new is None or new > old)
+
+
+def _finished_result(run: RunDirectory, parts: RunParts, plan: _ResumePlan) -> RunResult:
+    """A finished run as it is on disk: its saved weights, metrics rows, test metrics and facts."""
+    info = plan.info
+    if run.weights_file.exists():
+        weights = load_weights(run.weights_file)
+        mismatched = weight_mismatches(parts.module.state_dict(), weights)
+        if mismatched:
+            raise CheckpointError(f"{str(run.weights_file)!r} does not fit the model: {'; '.join(mismatched)}")
+        parts.module.load_state_dict({k: v.to(parts.device) for k, v in weights.items()})
+    test = run.read_json("test_metrics.json") if run.test_metrics_file.exists() else None
+    history = read_metrics_rows(run.metrics_file)
+    return RunResult(
+        run.path,
+        history,
+        test,
+        str(info.get("stop_reason") or info.get("status") or ""),
+        info.get("best_epoch"),
+        parts.module,
+        parts.config,
+        info,
+        parts,
+        already_finished=True,
+    )
 
 
 def _train(
     parts: RunParts,
     run: RunDirectory,
-    resume: bool,
+    plan: _ResumePlan | None,
     callbacks: list[Callback],
     progress: bool,
     console: Any,
@@ -122,6 +270,8 @@ def _train(
 ) -> RunResult:
     config, workers = parts.config, parts.workers
     info = {**parts.info, "data_paths_given": given_paths} if given_paths else dict(parts.info)
+    config_text = config_to_yaml(config)
+    info.update(config_sha256=config_digest(config_text), config=config.model_dump(mode="json"))
     checkpointing = _checkpointing(config, run, workers.is_main)
     writers: list[Callback] = [CSVLogger(run.metrics_file)] if workers.is_main else []
     tensorboard = _tensorboard(config, run, info) if workers.is_main else None
@@ -132,8 +282,7 @@ def _train(
     every = [*parts.callbacks, *writers, checkpointing, GracefulStop(checkpointing), *callbacks]
     every += [ProgressBar(console)] if show else []
     state = LoopState()
-    if resume:
-        _check_same_config(run, config)
+    if plan is not None:
         resume_from_checkpoints(
             run.checkpoints,
             model=parts.model,
@@ -146,8 +295,13 @@ def _train(
             world_size=workers.world_size,
             clean_staging=workers.is_main,
         )
+        if plan.extend:
+            _reopen(state, parts)
+        if workers.is_main and (plan.extend or _read_text(run.config_file) != config_text):
+            write_text(run.config_file, config_text)  # a new length, and the checksum that goes with it
+            run.write_json("run.json", {**info, "status": "training"})
     elif workers.is_main:
-        run.write_config(config)
+        write_text(run.config_file, config_text)
         run.write_json("preprocess.json", parts.data.preprocessor.state_dict())
         run.write_json("run.json", {**info, "status": "training"})
 
@@ -219,6 +373,25 @@ def _tensorboard(config: Config, run: RunDirectory, info: dict[str, Any]) -> Ten
     return TensorBoardLogger(run.path / TENSORBOARD_DIR, hparams)
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _reopen(state: LoopState, parts: RunParts) -> None:
+    """Let a finished run train on to a raised ``epochs``/``max_steps``.
+
+    Early stopping's decision is dropped and its patience starts afresh (its best value is kept), as
+    when ``fit`` is called again in other libraries; a run that stopped on its length needs nothing.
+    """
+    state.stop, state.stop_reason = False, None
+    early = parts.early_stopping
+    if early is not None:
+        early.wait, early.stopped_epoch = 0, None
+
+
 def _checkpointing(config: Config, run: RunDirectory, write: bool) -> Checkpointing:
     ck, es = config.train.checkpoint, config.train.early_stopping
     return Checkpointing(
@@ -234,24 +407,32 @@ def _checkpointing(config: Config, run: RunDirectory, write: bool) -> Checkpoint
 
 def _open_run_directory(
     config: Config, run_dir: str | Path | None, resume: bool, parts: RunParts
-) -> tuple[RunDirectory, bool]:
-    """Rank 0 checks and creates the run directory; every rank learns its path (or rank 0's error).
+) -> tuple[RunDirectory, bool, DirectoryLock]:
+    """Rank 0 checks, creates and locks the run directory; every rank learns its path (or rank 0's error).
 
     Returns:
-        The run directory, and whether this call created it.
+        The run directory, whether this call created it, and its lock (held by rank 0 only).
     """
     workers = parts.workers
     outcome: tuple[str | None, str | None, bool] = (None, None, False)
+    lock = DirectoryLock(".", "run directory")  # a placeholder, never acquired, for the other ranks
     if workers.is_main:
         try:
             run = RunDirectory(run_dir if run_dir is not None else default_run_path(config.name))
             created = False
             if resume:
                 run.require_run()
+                lock = DirectoryLock(run.path, "run directory").acquire()
+                run.remove_temporary_files()  # what a killed process was writing (no one else writes here)
             else:
                 check_free_space(run.nearest_existing(), parts.module, config.train.checkpoint.keep)
                 created = not run.path.exists()
                 run.create()
+                lock = DirectoryLock(run.path, "run directory").acquire()
+                if run.has_content():  # another process wrote a run here between the check and the lock
+                    lock.release()
+                    run.create()  # raises "not empty"
+                run.remove_temporary_files()  # of a run killed here before it wrote its config
             outcome = (str(run.path), None, created)
         except BatchlabError as exc:
             if not workers.enabled:
@@ -260,7 +441,7 @@ def _open_run_directory(
     path, error, created = broadcast_object(outcome)
     if error is not None:
         raise ConfigError(error)
-    return RunDirectory(str(path)), bool(created)
+    return RunDirectory(str(path)), bool(created), lock
 
 
 def _abandon(run: RunDirectory, created: bool, parts: RunParts, error: BaseException, *, mark: bool) -> None:
@@ -285,10 +466,18 @@ def _abandon(run: RunDirectory, created: bool, parts: RunParts, error: BaseExcep
         pass
 
 
-def _check_same_config(run: RunDirectory, config: Config) -> None:
-    """Resuming with a config other than the saved one would silently train something else."""
+def _check_same_config(run: RunDirectory, config: Config) -> Config:
+    """Resuming with a config other than the saved one would silently train something else.
+
+    Returns:
+        The run's saved config (data paths resolved).
+    """
     saved, _ = resolve_data_paths(run.read_config())
-    differences = diff_configs(saved, config, ignore=("name", "train.epochs", "train.max_steps", "train.log."))
+    differences = diff_configs(saved, config, ignore=_MAY_CHANGE)
     if differences:
         shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
-        raise CheckpointError(f"--resume {run.path}: the config differs from the run's saved config.yaml: {shown}")
+        raise CheckpointError(
+            f"--resume {run.path}: the config differs from the run's saved config.yaml: {shown} "
+            "(a resumed run may change only train.epochs and train.max_steps)"
+        )
+    return saved

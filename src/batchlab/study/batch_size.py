@@ -125,35 +125,36 @@ def run_batch_size_study(
         cell_name(s, seed): cell_config(config, s, seed, study.settings, train_samples, data=data) for s, seed in cells
     }
     directory = StudyDirectory(study_dir)
-    directory.open(_study_record(config, study, sizes, train_samples, command, unit, full))
-    say = console.print if console is not None else (lambda *a, **k: None)
-    tokens = f" ({full.tokens:,} tokens)" if full.tokens is not None else ""
-    say(
-        f"Study: {counted(len(sizes), 'batch size')}{' in tokens' if unit == 'tokens' else ''} x "
-        f"{counted(len(study.seeds), 'seed')} = {counted(len(cells), 'cell')} on "
-        f"{counted(train_samples, 'training sample')}{tokens} -> {directory.path}"
-    )
-    for number, (size, seed) in enumerate(cells, start=1):
-        name = cell_name(size, seed)
-        prefix = f"[{number}/{len(cells)}] {name}"
-        if directory.cell(name) is not None:
-            say(f"{prefix}: finished earlier, skipped")
-            continue
-        if directory.clear(name):
-            say(f"{prefix}: unfinished run found, training it again")
-        record = run_cell(
-            configs[name],
-            directory.run_dir(name),
-            data,
-            target=study.target,
-            stop_at_target=study.settings.stop_at_target,
-            progress=progress,
-            console=console,
-            size=size,
+    with directory.lock():  # one process at a time runs a study directory
+        directory.open(_study_record(config, study, sizes, train_samples, command, unit, full))
+        say = console.print if console is not None else (lambda *a, **k: None)
+        tokens = f" ({full.tokens:,} tokens)" if full.tokens is not None else ""
+        say(
+            f"Study: {counted(len(sizes), 'batch size')}{' in tokens' if unit == 'tokens' else ''} x "
+            f"{counted(len(study.seeds), 'seed')} = {counted(len(cells), 'cell')} on "
+            f"{counted(train_samples, 'training sample')}{tokens} -> {directory.path}"
         )
-        directory.write_cell(name, record)
-        say(f"{prefix}: {_cell_line(record, size, study.target)}")
-    return directory.cells()
+        for number, (size, seed) in enumerate(cells, start=1):
+            name = cell_name(size, seed)
+            prefix = f"[{number}/{len(cells)}] {name}"
+            if directory.cell(name) is not None:
+                say(f"{prefix}: finished earlier, skipped")
+                continue
+            if directory.clear(name):
+                say(f"{prefix}: unfinished run found, training it again")
+            record = run_cell(
+                configs[name],
+                directory.run_dir(name),
+                data,
+                target=study.target,
+                stop_at_target=study.settings.stop_at_target,
+                progress=progress,
+                console=console,
+                size=size,
+            )
+            directory.write_cell(name, record)
+            say(f"{prefix}: {_cell_line(record, size, study.target)}")
+        return directory.cells()
 
 
 def _study_record(

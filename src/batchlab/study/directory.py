@@ -28,6 +28,7 @@ from typing import Any
 
 from batchlab.atomic import write_text
 from batchlab.errors import CheckpointError, ConfigError
+from batchlab.locking import DirectoryLock
 
 __all__ = ["StudyDirectory"]
 
@@ -58,6 +59,16 @@ class StudyDirectory:
 
     def exists(self) -> bool:
         return self.study_file.exists()
+
+    def lock(self) -> DirectoryLock:
+        """Take the study directory for this process (created if missing); release it when done.
+
+        Raises:
+            ConfigError: another process runs a study here (the message names its pid), or the path is a file.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--study-dir: {str(self.path)!r} exists and is not a directory")
+        return DirectoryLock(self.path, "study directory").acquire()
 
     def read(self) -> dict[str, Any]:
         """The parsed ``study.json``."""

@@ -392,10 +392,11 @@ def write_max_batch(study_dir: str | Path, config: Config, result: MaxBatchResul
         "train_samples": result.train_samples,
         "config": config.model_dump(mode="json"),
     }
-    if not directory.exists():
-        directory.open(record)
-    directory.write_json(MAX_BATCH_FILE, {**record, "result": result.to_dict()})
-    return directory.path / MAX_BATCH_FILE
+    with directory.lock():
+        if not directory.exists():
+            directory.open(record)
+        directory.write_json(MAX_BATCH_FILE, {**record, "result": result.to_dict()})
+        return directory.path / MAX_BATCH_FILE
 
 
 def read_max_batch(study_dir: str | Path) -> dict[str, Any] | None:

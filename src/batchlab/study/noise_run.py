@@ -140,44 +140,45 @@ def run_noise_scale_study(
         "target": {"metric": target.metric, "value": target.value, "mode": target.mode} if target else None,
         "config": config.model_dump(mode="json"),
     }
-    if not directory.exists():
-        directory.open(study)
-    elif directory.read().get("kind") == "max-batch":  # only a max-batch result so far: now a noise-scale study
-        directory.write(study)
-    run_dir = directory.path / "noise_scale"
-    directory.clear_path(run_dir)
-    run = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
-    estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
-    result = {
-        "kind": "noise-scale",
-        "request": wanted,
-        "batch_size": run["effective_batch"],
-        **({"token_budget": run["token_budget"]} if run.get("token_budget") else {}),
-        "b_small": estimate["b_small"],
-        "b_big": estimate["b_big"],
-        "every_steps": noise.every_steps,
-        "micro_batches": noise.micro_batches,
-        "ema": noise.ema,
-        "train_samples": train_samples,
-        "measurements": estimate["measurements"],
-        "curve": run["curve"],
-        "final": run["final"],
-        "train_seconds": run["train_seconds"],
-        "run_dir": str(run_dir),
-        # The run as a study cell (its curve is the one above), so that the report can tabulate it.
-        "cell": {key: value for key, value in run.items() if key not in ("curve", "noise")},
-    }
-    directory.write_json(NOISE_FILE, _finite(result))
-    if console is not None:
-        summary = noise_summary(result, target)
-        in_tokens = summary.get("b_simple_final_tokens")
-        tokens = f" ≈ {_fmt(in_tokens)} valid tokens" if in_tokens is not None else ""
-        console.print(
-            f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples{tokens} at the end of training "
-            f"({counted(len(estimate['measurements']), 'measurement')} of {noise.micro_batches} x "
-            f"{counted(estimate['b_small'], 'sample')})"
-        )
-    return result
+    with directory.lock():  # one process at a time runs a study directory
+        if not directory.exists():
+            directory.open(study)
+        elif directory.read().get("kind") == "max-batch":  # only a max-batch result so far: now a noise-scale study
+            directory.write(study)
+        run_dir = directory.path / "noise_scale"
+        directory.clear_path(run_dir)
+        run = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
+        estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
+        result = {
+            "kind": "noise-scale",
+            "request": wanted,
+            "batch_size": run["effective_batch"],
+            **({"token_budget": run["token_budget"]} if run.get("token_budget") else {}),
+            "b_small": estimate["b_small"],
+            "b_big": estimate["b_big"],
+            "every_steps": noise.every_steps,
+            "micro_batches": noise.micro_batches,
+            "ema": noise.ema,
+            "train_samples": train_samples,
+            "measurements": estimate["measurements"],
+            "curve": run["curve"],
+            "final": run["final"],
+            "train_seconds": run["train_seconds"],
+            "run_dir": str(run_dir),
+            # The run as a study cell (its curve is the one above), so that the report can tabulate it.
+            "cell": {key: value for key, value in run.items() if key not in ("curve", "noise")},
+        }
+        directory.write_json(NOISE_FILE, _finite(result))
+        if console is not None:
+            summary = noise_summary(result, target)
+            in_tokens = summary.get("b_simple_final_tokens")
+            tokens = f" ≈ {_fmt(in_tokens)} valid tokens" if in_tokens is not None else ""
+            console.print(
+                f"Noise scale: B_simple ≈ {_fmt(summary['b_simple_final'])} samples{tokens} at the end of training "
+                f"({counted(len(estimate['measurements']), 'measurement')} of {noise.micro_batches} x "
+                f"{counted(estimate['b_small'], 'sample')})"
+            )
+        return result
 
 
 def read_noise(study_dir: str | Path) -> dict[str, Any] | None:

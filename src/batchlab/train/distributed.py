@@ -167,7 +167,8 @@ def agree_to_stop(state: LoopState) -> bool:
     reasons = all_gather_object((state.stop_reason, state.diverged))
     reason = next((r for r, _ in reasons if r), "another worker stopped")
     diverged = next((d for _, d in reasons if d), None)
-    state.stop, state.stop_reason = True, reason
+    state.stop_decided = False  # every rank adopts the same reason
+    state.request_stop(reason)
     if diverged:
         state.diverged = diverged
     return True

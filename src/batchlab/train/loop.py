@@ -20,6 +20,7 @@ import torch
 
 from batchlab.data.batch import Batch
 from batchlab.data.sharding import ShardedBatches
+from batchlab.plural import counted
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
 from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank
 from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
@@ -87,6 +88,7 @@ def fit(
 
     context.step_lr = state.step_lr  # a resumed run's rate of its last step
     hooks.on_train_begin(state)
+    closed = state.step  # the last step whose on_step_closed ran (a resumed step was closed when saved)
     if _row_pending(state, settings, train):  # resumed from a checkpoint written before its step's row
         _evaluate(model, val, objective, running, state, context, hooks, started)
     while not _finished(state, settings) or _epoch_unclosed(state, train):
@@ -120,6 +122,9 @@ def fit(
                 _evaluate(model, val, objective, running, state, context, hooks, started)
             if state.stop or (settings.max_steps is not None and state.step >= settings.max_steps):
                 break
+            if state.batch < batches_in_epoch:  # the epoch's last step closes with the epoch, below
+                hooks.on_step_closed(state)
+                closed = state.step
         epoch_done = state.batch == batches_in_epoch
         if epoch_done:
             state.epoch += 1
@@ -129,6 +134,9 @@ def fit(
         if (settings.val_every_steps is None and epoch_done) or _ends_unevaluated(state, settings):
             _evaluate(model, val, objective, running, state, context, hooks, started)
         hooks.on_epoch_end(state)
+        if state.step != closed:  # after the step's row, the epoch's close and any stop decision
+            hooks.on_step_closed(state)
+            closed = state.step
     if state.stop_reason is None:
         state.stop_reason = _finish_reason(state, settings)
     hooks.on_train_end(state)
@@ -170,10 +178,11 @@ def _ends_unevaluated(state: LoopState, settings: LoopSettings) -> bool:
 def _row_pending(state: LoopState, settings: LoopSettings, train: Batches) -> bool:
     """A resumed state at a step due a metrics row that its checkpoint lacks.
 
-    Step checkpoints (and an interrupt's) are written when a step ends, before the validation due at
-    that step, so without this the row would be lost on resume. The running sums, callbacks and
-    weights are those of that moment, so the row comes out as it would have. The row of an epoch's
-    end is left to the loop, which closes the epoch (its row included) as it always does.
+    Checkpoints are written when a step closes (``on_step_closed``), after its row, so this happens
+    only with checkpoints of earlier versions, which were written before the validation due at their
+    step. The running sums, callbacks and weights are those of that moment, so the row comes out as
+    it would have. The row of an epoch's end is left to the loop, which closes the epoch (its row
+    included) as it always does.
     """
     last = state.history[-1]["step"] if state.history else 0
     if state.step <= last or state.stop:
@@ -184,14 +193,15 @@ def _row_pending(state: LoopState, settings: LoopSettings, train: Batches) -> bo
 
 
 def _epoch_unclosed(state: LoopState, train: Batches) -> bool:
-    """Every batch of the epoch was taken but the epoch was not closed: a checkpoint of its last step."""
+    """Every batch of the epoch was taken but the epoch was not closed: a checkpoint of its last step
+    written by an earlier version (checkpoints are now written after the epoch closes)."""
     return state.batch > 0 and state.batch == train.batches_in_epoch(state.epoch)
 
 
 def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
     if settings.max_steps is not None and state.step >= settings.max_steps:
         return f"reached max_steps={settings.max_steps}"
-    return f"completed {state.epoch} epochs"
+    return f"completed {counted(state.epoch, 'epoch', 'epochs')}"
 
 
 def _evaluate(

@@ -58,6 +58,8 @@ class LoopState:
         batches_per_epoch: the batch count of the training data.
         stop: set by a callback to end training after the current batch.
         stop_reason: a sentence saying why training stopped.
+        stop_decided: the stop is the run's own decision (:meth:`request_stop`), not an interrupt; only
+            such a stop is saved in checkpoints.
         diverged: why the loss became non-finite, when it did (the run ends as diverged).
         interrupted: the signal that interrupted the run (``SIGINT`` / ``SIGTERM``), if one did.
         step_lr: the learning rate of the last optimizer step (the ``lr`` of its metrics row).
@@ -76,6 +78,7 @@ class LoopState:
     total_steps: int = 0
     stop: bool = False
     stop_reason: str | None = None
+    stop_decided: bool = False
     diverged: str | None = None
     interrupted: str | None = None
     step_lr: float | None = None
@@ -84,10 +87,26 @@ class LoopState:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def request_stop(self, reason: str) -> None:
-        """Ask the loop to stop after the current batch (the first reason given wins)."""
-        if not self.stop:
-            self.stop = True
+        """Ask the loop to stop after the current batch (the first reason given wins).
+
+        This is a decision of the run itself (early stopping, divergence, a target reached, pruning):
+        checkpoints save it, so a resumed run ends where the uninterrupted one did.
+        """
+        if not self.stop_decided:
             self.stop_reason = reason
+        self.stop = self.stop_decided = True
+
+    def interrupt(self, signal_name: str) -> None:
+        """Stop after the current step because of a signal (``SIGINT``, ``SIGTERM``).
+
+        Unlike :meth:`request_stop` an interrupt is not part of the run's course: checkpoints do not
+        save it, so the resumed run carries on, and a stop requested at the same step (early stopping)
+        still records its reason (and is saved).
+        """
+        self.interrupted = signal_name
+        self.stop = True
+        if self.stop_reason is None:
+            self.stop_reason = f"interrupted by {signal_name} at step {self.step}; checkpoint written"
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serializable counters and history."""
@@ -99,8 +118,8 @@ class LoopState:
             "seconds": self.seconds,
             "step_lr": self.step_lr,
             "history": self.history,
-            "stop": self.stop,
-            "stop_reason": self.stop_reason,
+            "stop": self.stop_decided,  # an interrupt alone is not saved (see interrupt)
+            "stop_reason": self.stop_reason if self.stop_decided else None,
             "diverged": self.diverged,
             "components": self.components,
         }
@@ -108,6 +127,7 @@ class LoopState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in ("epoch", "batch", "step", "samples", "seconds", "history", "stop", "stop_reason"):
             setattr(self, key, state[key])
+        self.stop_decided = bool(self.stop)
         self.diverged = state.get("diverged")
         self.step_lr = state.get("step_lr")
         self.components = dict(state.get("components") or {})

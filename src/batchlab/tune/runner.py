@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from batchlab.errors import BatchlabError, ConfigError
+from batchlab.locking import DirectoryLock
 from batchlab.plural import counted
 from batchlab.tune.budget import stop_reason
 from batchlab.tune.grid import grid_points
@@ -90,6 +91,11 @@ def run_study(settings: TuneSettings, console: Console | None = None) -> StudyOu
     preflight(settings)
     study_dir = Path(settings.study_dir)
     _check_study_dir(settings)
+    with DirectoryLock(study_dir, "tuning study directory"):  # one process at a time writes it
+        return _run_locked(settings, study_dir, context, console)
+
+
+def _run_locked(settings: TuneSettings, study_dir: Path, context: Any, console: Console | None) -> StudyOutcome:
     opened = open_storage(settings.storage, study_dir)
     study, resumed = _open_study(settings, opened)
     if not resumed:

@@ -65,3 +65,52 @@ def test_best_weights_are_written_with_checkpoints_and_at_the_end(tmp_path: Path
         saved = load_file(directory / "best.safetensors")
         assert all(torch.equal(saved[k], weights_at[best["epoch"]][k]) for k in saved)
         assert not list(directory.glob(".*.tmp"))
+
+
+def _checkpoint_states(directory: Path) -> dict[int, dict[str, Any]]:
+    return {int(p.name.split("-")[1]): json.loads((p / "state.json").read_text()) for p in find_checkpoints(directory)}
+
+
+def test_a_checkpoint_holds_the_metrics_row_and_the_stop_of_its_step(tmp_path: Path) -> None:
+    """Validation and a step checkpoint on the same step: the checkpoint comes after the row and the stop."""
+    from batchlab.train.callbacks import EarlyStopping
+
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 3), torch.randint(0, 3, (60,))
+    model = nn.Linear(3, 3)
+    keeper = Checkpointing(tmp_path, every_steps=3, every_epochs=None, keep=100)
+    early = EarlyStopping("val_loss", "min", patience=2, min_delta=10.0, restore_best=False)  # stops at once
+    state = fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        val=MiniBatches(x[:20], y[:20], 20, shuffle=False),
+        settings=LoopSettings(epochs=20, val_every_steps=3),
+        callbacks=[early, keeper],
+    )
+    saved = _checkpoint_states(tmp_path)
+    assert state.stop and state.step in saved  # the run stopped at a checkpoint step
+    for step, values in saved.items():
+        assert values["history"][-1]["step"] == step  # the row of that step is in its checkpoint
+    assert saved[state.step]["stop"] and saved[state.step]["stop_reason"] == state.stop_reason
+    assert not any(values["stop"] for step, values in saved.items() if step < state.step)
+
+
+def test_the_checkpoint_of_an_epochs_last_step_holds_the_closed_epoch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
+    model = nn.Linear(3, 3)
+    fit(
+        model,
+        MiniBatches(x, y, 10, seed=0),
+        objective=make_objective("classification", 3),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        val=MiniBatches(x[:20], y[:20], 20, shuffle=False),
+        settings=LoopSettings(epochs=2),
+        callbacks=[Checkpointing(tmp_path, every_steps=4, every_epochs=None, keep=100)],
+    )
+    saved = _checkpoint_states(tmp_path)
+    assert sorted(saved) == [4, 8]
+    assert saved[4]["epoch"] == 1 and saved[4]["batch"] == 0  # closed, not "4 of 4 batches taken"
+    assert [row["step"] for row in saved[8]["history"]] == [4, 8]

@@ -64,3 +64,16 @@ def test_a_second_signal_stops_at_once_and_leaves_the_last_checkpoint_valid(tmp_
     assert [p.name for p in find_checkpoints(tmp_path)] == ["step-000000020"]
     checkpoint, problems = latest_valid_checkpoint(tmp_path)
     assert checkpoint is not None and not problems
+
+
+def test_an_interrupt_is_not_saved_as_a_stop_but_a_stop_at_the_same_step_is() -> None:
+    from batchlab.train.state import LoopState
+
+    alone = LoopState(step=5)
+    alone.interrupt("SIGTERM")
+    assert alone.stop and alone.stop_reason is not None and "SIGTERM" in alone.stop_reason
+    assert alone.state_dict()["stop"] is False and alone.state_dict()["stop_reason"] is None
+    both = LoopState(step=5)
+    both.interrupt("SIGINT")
+    both.request_stop("early stopping")
+    assert both.state_dict()["stop"] is True and both.state_dict()["stop_reason"] == "early stopping"

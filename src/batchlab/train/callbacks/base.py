@@ -7,7 +7,9 @@ The loop calls, in this order::
         on_batch_end          after every (micro-)batch: logs = {"loss": 0-d tensor, "size": int}
         on_step_end           after every optimizer step
         on_evaluate           at every evaluation (epoch end, or every N steps): logs = the metrics row
-      on_epoch_end
+        on_step_closed        after everything that belongs to a step: its metrics row, for an epoch's
+                              last step the epoch's close, and any stop decision (checkpoints go here)
+      on_epoch_end            (before the ``on_step_closed`` of the epoch's last step)
     on_train_end
 
 A callback stops training with ``state.request_stop(reason)``, never by raising. A callback that keeps
@@ -108,6 +110,13 @@ class Callback:
 
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None: ...
 
+    def on_step_closed(self, state: LoopState) -> None:
+        """The step is complete: its metrics row (if due), the epoch's close and any stop request are done.
+
+        A checkpoint written here captures the whole step, so a resumed run neither repeats nor loses
+        any of it. Called at most once per step; a step cut short (a non-finite loss) gets none.
+        """
+
     def on_epoch_end(self, state: LoopState) -> None: ...
 
     def on_train_end(self, state: LoopState) -> None: ...
@@ -152,6 +161,10 @@ class CallbackList(Callback):
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
         for callback in self.callbacks:
             callback.on_evaluate(state, logs)
+
+    def on_step_closed(self, state: LoopState) -> None:
+        for callback in self.callbacks:
+            callback.on_step_closed(state)
 
     def on_epoch_end(self, state: LoopState) -> None:
         for callback in self.callbacks:

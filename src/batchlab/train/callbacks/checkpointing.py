@@ -61,13 +61,24 @@ class Checkpointing(Callback):
         self.keep = keep
         self._last_time = time.monotonic()
         self._last_step = -1
+        self._due = False
         self.saved: list[Path] = []
         self._pending_best: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+
+    def on_train_begin(self, state: LoopState) -> None:
+        self._last_step = state.step  # a resumed run's step is the checkpoint it came from
+        self._due = False
 
     def on_step_end(self, state: LoopState) -> None:
         due_steps = self.every_steps is not None and state.step % self.every_steps == 0
         due_time = self.every_seconds is not None and time.monotonic() - self._last_time >= self.every_seconds
-        if due_steps or due_time:
+        self._due = self._due or due_steps or due_time
+
+    def on_step_closed(self, state: LoopState) -> None:
+        # Written once the step is complete: a checkpoint holds the step's metrics row and the stop
+        # decision taken at it, so a resumed run neither loses that row nor trains past the stop.
+        if self._due:
+            self._due = False
             self.save(state)
 
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from batchlab.train.callbacks.base import Callback
 if TYPE_CHECKING:
     from batchlab.train.state import LoopState
 
-__all__ = ["CSVLogger", "metrics_csv_text"]
+__all__ = ["CSVLogger", "metrics_csv_text", "read_metrics_rows"]
 
 _LEADING = ("epoch", "step", "samples")
 _TRAILING = ("lr", "seconds")
@@ -28,6 +28,28 @@ def metrics_csv_text(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: _format(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def read_metrics_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.csv`` written by :class:`CSVLogger`, numbers parsed (empty cells: ``None``).
+
+    Rows that cannot be parsed (a damaged file) give ``[]``: the rows are a record, not an input.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return [{k: _parse(v) for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _parse(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

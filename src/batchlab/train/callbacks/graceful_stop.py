@@ -1,7 +1,8 @@
 """Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, stop.
 
-The first signal only sets a flag; at the end of the current optimizer step the callback writes a
-checkpoint through the run's :class:`Checkpointing` and asks the loop to stop. A second signal raises
+The first signal only sets a flag; at the end of the current optimizer step the callback asks the loop
+to stop, and once the step is closed (its metrics row written) it writes a checkpoint through the run's
+:class:`Checkpointing`. A second signal raises
 ``KeyboardInterrupt`` at once (the previous checkpoint stays valid: checkpoints are written atomically).
 """
 
@@ -59,10 +60,13 @@ class GracefulStop(Callback):
         if state.stop or not any_rank(self.received is not None):  # all ranks stop at the same step
             return
         self.received = self.received or "a signal on another worker"
-        self.checkpointing.context = self.context
-        self.checkpointing.save(state)
-        state.interrupted = self.received
-        state.request_stop(f"interrupted by {self.received} at step {state.step}; checkpoint written")
+        state.interrupt(self.received)
+
+    def on_step_closed(self, state: LoopState) -> None:
+        # The checkpoint comes once the step is complete (its metrics row, an early stop at that step).
+        if state.interrupted:
+            self.checkpointing.context = self.context
+            self.checkpointing.save(state)
 
     def on_train_end(self, state: LoopState) -> None:
         self._restore()
