@@ -103,6 +103,8 @@ def test_resume_hides_what_the_first_life_wrote_after_the_checkpoint(tmp_path: P
     first = run(tmp_path, "run")  # 4 epochs of 7 steps, a checkpoint at every epoch's end
     checkpoints = sorted((first.run_dir / "checkpoints").glob("step-*"))
     shutil.rmtree(checkpoints[-1])  # as if killed before the last checkpoint: epoch 4 is trained again
+    info = json.loads((first.run_dir / "run.json").read_text())
+    (first.run_dir / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))  # not finished yet
     resumed = batchlab.fit(None, resume=first.run_dir, progress=False, plots=False)
     with open(resumed.run_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
