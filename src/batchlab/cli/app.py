@@ -8,12 +8,14 @@ import os
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 
+from batchlab.cli.failures import describe_unexpected
 from batchlab.errors import BatchlabError, InterruptedRun
 from batchlab.report.console import OutputConsole
 
-__all__ = ["app", "console", "err_console", "user_errors"]
+__all__ = ["app", "console", "err_console", "set_debug", "user_errors"]
 
 app = typer.Typer(
     name="batchlab",
@@ -26,6 +28,12 @@ app = typer.Typer(
 console = OutputConsole()
 err_console = OutputConsole(stderr=True)
 _DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
+
+
+def set_debug(on: bool) -> None:
+    """Show tracebacks (``--debug`` or ``BATCHLAB_DEBUG=1``) instead of one line per error."""
+    _DEBUG["on"] = on
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +56,14 @@ def user_errors(command: F) -> F:
         except KeyboardInterrupt:
             err_console.print("batchlab: interrupted", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if _DEBUG["on"]:
+                raise
+            code, line = describe_unexpected(exc)
+            err_console.print(line, markup=False, soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
 
