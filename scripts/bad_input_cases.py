@@ -9,15 +9,18 @@ and leaves nothing half-written.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import gzip
 import os
 import pickle
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from typer.testing import CliRunner
@@ -41,7 +44,7 @@ class Case:
             warning).
         changes: paths (relative, or shell patterns) the command may create or change; anything else
             created or changed counts as half-written.
-        needs: ``"fsdd"`` when the case copies real recordings from ``../shared/data/fsdd``.
+        fault: a context manager in force while the command runs (a disk that fails, say).
     """
 
     kind: str
@@ -49,7 +52,7 @@ class Case:
     prepare: Callable[[Path], list[str]]
     exit: int = 2
     changes: tuple[str, ...] = ()
-    needs: str | None = None
+    fault: Callable[[], contextlib.AbstractContextManager[None]] | None = None
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -425,4 +428,596 @@ CASES: list[Case] = [
     Case("cli", "config file that does not exist", custom(lambda root: ["train", "nope.yaml"])),
     Case("cli", "run directory that is not empty", custom(_busy_run_dir)),
     Case("cli", "run directory that cannot be created", config("{}", run_dir="/proc/batchlab-run")),
+]
+
+
+# ------------------------------------------------------------------------------ runs, disks and faults
+
+
+def _iris_csv(path: Path) -> None:
+    """The iris features (no target column) as a CSV file, input for ``predict``."""
+    from sklearn.datasets import load_iris
+
+    load_iris(as_frame=True).data.head(10).to_csv(path, index=False)
+
+
+def on_run(command: str, damage: Callable[[Path], object] = lambda run: None) -> Callable[[Path], list[str]]:
+    """A trained iris run, changed by ``damage(run)``, and ``command`` (evaluate, report or predict) on it."""
+
+    def prepare(root: Path) -> list[str]:
+        run = _trained(root)
+        damage(run)
+        if command == "predict":
+            _iris_csv(root / "new.csv")
+            return ["predict", str(run), "new.csv", "-o", "out.csv"]
+        return [command, str(run)]
+
+    return prepare
+
+
+def _write(name: str, content: bytes | str) -> Callable[[Path], None]:
+    def damage(run: Path) -> None:
+        target = run / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    return damage
+
+
+def _predict_to(output: str, make: Callable[[Path], object] = lambda root: None) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        run = _trained(root)
+        _iris_csv(root / "new.csv")
+        make(root)
+        return ["predict", str(run), "new.csv", "-o", output]
+
+    return prepare
+
+
+@contextlib.contextmanager
+def _failing(target: str, error: BaseException) -> Iterator[None]:
+    """``target`` (``module:attribute``) raises ``error`` while the command runs (a disk that fails)."""
+    import importlib
+
+    module_name, attribute = target.split(":")
+    module = importlib.import_module(module_name)
+    original = getattr(module, attribute)
+
+    def fail(*args: object, **kwargs: object) -> object:
+        raise error
+
+    setattr(module, attribute, fail)
+    try:
+        yield
+    finally:
+        setattr(module, attribute, original)
+
+
+def _disk_full(target: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    return lambda: _failing(target, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+
+def _read_only(target: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    return lambda: _failing(target, OSError(errno.EROFS, os.strerror(errno.EROFS)))
+
+
+def _safetensors_full() -> contextlib.AbstractContextManager[None]:
+    """``safetensors.torch.save_file`` fails as it does on a full disk (an error raised in Rust)."""
+    from safetensors import SafetensorError
+
+    return _failing(
+        "batchlab.train.checkpoint:save_file",
+        SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        ),
+    )
+
+
+def _interrupted_iris(folder: Path) -> Path:
+    """An iris run stopped by a signal at step 6 of 12: checkpoints at steps 4 and 6, resumable."""
+    from batchlab.train.callbacks import graceful_stop
+
+    (folder / "t.yaml").write_text(
+        "data: {source: iris}\nmodel: {hidden: [16]}\ntrain: {epochs: 3, batch_size: 32, "
+        "early_stopping: {enabled: false}}"
+    )
+    original = graceful_stop.GracefulStop.on_step_end
+
+    def signal_at_step_6(self: graceful_stop.GracefulStop, state: Any) -> None:
+        if state.step == 6:
+            self.received = "SIGINT"
+        original(self, state)
+
+    graceful_stop.GracefulStop.on_step_end = signal_at_step_6  # type: ignore[method-assign]
+    try:
+        result = runner.invoke(app, ["train", "t.yaml", "--run-dir", "interrupted", "-q", "--no-plots"])
+    finally:
+        graceful_stop.GracefulStop.on_step_end = original  # type: ignore[method-assign]
+    assert result.exit_code == 130, result.output
+    return folder / "interrupted"
+
+
+def crafted(name: str, content: Callable[[Path], bytes] | bytes | str) -> Callable[[Path], list[str]]:
+    """An interrupted run whose latest checkpoint holds a crafted ``name`` (with a matching manifest hash);
+    then ``train --resume``."""
+
+    def prepare(root: Path) -> list[str]:
+        import hashlib
+        import json
+
+        shutil.copytree(_cached("interrupted", _interrupted_iris), root / "interrupted")
+        latest = sorted((root / "interrupted" / "checkpoints").glob("step-*"))[-1]
+        data = content(latest) if callable(content) else content
+        (latest / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if name != "manifest.json":
+            manifest = json.loads((latest / "manifest.json").read_text())
+            manifest[name] = hashlib.sha256((latest / name).read_bytes()).hexdigest()
+            (latest / "manifest.json").write_text(json.dumps(manifest))
+        return ["train", "--resume", "interrupted", "-q", "--no-plots"]
+
+    return prepare
+
+
+def _checkpoints_file(root: Path) -> list[str]:
+    shutil.copytree(_cached("interrupted", _interrupted_iris), root / "interrupted")
+    shutil.rmtree(root / "interrupted" / "checkpoints")
+    (root / "interrupted" / "checkpoints").write_text("not a folder")
+    return ["train", "--resume", "interrupted", "-q", "--no-plots"]
+
+
+def _torch_bytes(value: object) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _other_param_groups(checkpoint: Path) -> bytes:
+    import torch
+
+    state = torch.load(checkpoint / "optimizer.pt", weights_only=True)
+    groups = state["optimizer"]["param_groups"] if "optimizer" in state else state["param_groups"]
+    groups.append({**groups[0], "params": [99, 100]})
+    return _torch_bytes(state)
+
+
+SPACE = "train.optimizer.lr: {log_uniform: [0.01, 0.1]}\n"
+TUNE_CONFIG = "data: {source: iris}\nmodel: {hidden: [8]}\ntrain: {epochs: 1, batch_size: 32}\n"
+
+
+def _tuned(folder: Path) -> Path:
+    (folder / "c.yaml").write_text(TUNE_CONFIG)
+    (folder / "space.yaml").write_text(SPACE)
+    args = ["tune", "c.yaml", "--space", "space.yaml", "--method", "random", "--trials", "2", "--study-dir", "st"]
+    result = runner.invoke(app, [*args, "-q"])
+    assert result.exit_code == 0, result.output
+    return folder / "st"
+
+
+def journal(damage: Callable[[bytes], bytes]) -> Callable[[Path], list[str]]:
+    """A finished 2-trial study whose ``optuna.journal`` is changed by ``damage``; then one more trial."""
+
+    def prepare(root: Path) -> list[str]:
+        shutil.copytree(_cached("tuned", _tuned), root / "st", symlinks=True)
+        path = root / "st" / "optuna.journal"
+        path.write_bytes(damage(path.read_bytes()))
+        (root / "c.yaml").write_text(TUNE_CONFIG)
+        (root / "space.yaml").write_text(SPACE)
+        return ["tune", "c.yaml", "--space", "space.yaml", "--method", "random", "--trials", "3", "--study-dir", "st"]
+
+    return prepare
+
+
+def tune_space(space: str, config_text: str = TUNE_CONFIG) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_text(config_text)
+        (root / "space.yaml").write_text(space)
+        return ["tune", "c.yaml", "--space", "space.yaml", "--trials", "1", "--study-dir", "st", "-q"]
+
+    return prepare
+
+
+def _nested(depth: int) -> str:
+    return "a: " + "[" * depth + "]" * depth
+
+
+def _bomb(root: Path) -> list[str]:
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (root / "imgs" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (8, 8)).save(root / "imgs" / cls / f"{i}.png")
+    Image.new("1", (20000, 10000)).save(root / "imgs" / "cat" / "big.png")
+    (root / "c.yaml").write_text("data: {source: imgs, image_size: [8, 8]}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _tiny_images(root: Path) -> None:
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (root / "imgs" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), color=i * 40).save(root / "imgs" / cls / f"{i}.png")
+
+
+def images(text: str) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        _tiny_images(root)
+        (root / "c.yaml").write_text(text)
+        return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+    return prepare
+
+
+def _npy_header(root: Path) -> list[str]:
+    np.save(root / "x.npy", np.zeros((20, 3), np.float32))
+    raw = bytearray((root / "x.npy").read_bytes())
+    raw[10:30] = b"{'descr': '<q9', 'fo"
+    (root / "x.npy").write_bytes(bytes(raw))
+    np.save(root / "y.npy", np.arange(20) % 2)
+    (root / "c.yaml").write_text("data: {source: x.npy, labels: y.npy}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _parquet_lists(root: Path) -> list[str]:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [[1.0, 2.0]] * 40, "b": np.arange(40.0), "y": np.arange(40) % 2})
+    frame.to_parquet(root / "t.parquet")
+    (root / "c.yaml").write_text("data: {source: t.parquet, target: y, stream: {enabled: true}}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _complex_npz(root: Path) -> list[str]:
+    np.savez(root / "d.npz", x=np.ones((30, 3)) * (1 + 2j), y=np.arange(30) % 2)
+    (root / "c.yaml").write_text("data: {source: d.npz}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _labels_folder(root: Path) -> list[str]:
+    images_ = struct.pack(">IIII", 2051, 10, 4, 4) + bytes(10 * 16)
+    (root / "x-images-idx3-ubyte.gz").write_bytes(gzip.compress(images_))
+    (root / "labels").mkdir()
+    (root / "c.yaml").write_text("data: {source: x-images-idx3-ubyte.gz, labels: labels}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _idx_truncated_gzip(root: Path) -> list[str]:
+    images_ = struct.pack(">IIII", 2051, 10, 4, 4) + bytes(range(160))
+    labels = struct.pack(">II", 2049, 10) + bytes(range(10))
+    (root / "x-images-idx3-ubyte.gz").write_bytes(gzip.compress(images_)[:30])
+    (root / "x-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
+    (root / "c.yaml").write_text("data: {source: x-images-idx3-ubyte.gz}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _run_dir_under_file(root: Path) -> list[str]:
+    (root / "f").write_text("a file")
+    (root / "c.yaml").write_text("data: {source: iris}")
+    return ["train", "c.yaml", "--run-dir", "f/sub", "-q"]
+
+
+def _default_run_dir(text: str) -> Callable[[Path], list[str]]:
+    """A config trained without ``--run-dir`` (so the run goes to runs/<name>-<time>)."""
+
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_text(text)
+        return ["train", "c.yaml", "-q"]
+
+    return prepare
+
+
+def _huge_config(root: Path) -> list[str]:
+    with open(root / "c.yaml", "w") as handle:
+        handle.write("data: {source: iris}\ntrain: {epochs: 1}\nnotes:\n")
+        line = "  - " + "x" * 60 + "\n"
+        handle.write(line * (12 * 2**20 // len(line)))
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _swap_for_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
+    from safetensors.numpy import save
+
+    return bytes(save(tensors))
+
+
+def _billion_laughs() -> str:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        previous = chr(ord("a") + level - 1)
+        name = chr(ord("a") + level)
+        lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def config_bytes(content: bytes) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_bytes(content)
+        return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+    return prepare
+
+
+def _many_processes(root: Path) -> list[str]:
+    (root / "c.yaml").write_text("data: {source: iris}")
+    return ["train", "c.yaml", "--run-dir", "run", "--nproc", "100000"]
+
+
+TINY = ("train.max_steps=3", "model.hidden=[8]")
+NOT_UTF8 = b"data: {source: iris}\nname: caf\xe9\n"
+GARBAGE_CSV = b"\x00\x01garbage,,,\n\xff\xfe\n"
+
+CASES += [
+    # --- the disk and the operating system
+    Case("disk", "`predict -o` to a directory", _predict_to("outdir", lambda root: (root / "outdir").mkdir())),
+    Case("disk", "`predict -o` into /proc", _predict_to("/proc/batchlab-out.csv")),
+    Case("disk", "`predict -o` into a folder that does not exist", _predict_to("no/such/folder/out.csv")),
+    Case("disk", "`predict -o` under a file", _predict_to("f/out.csv", lambda root: (root / "f").write_text("x"))),
+    Case("disk", "`predict -o` on a read-only disk", _predict_to("out.csv"), fault=_read_only("tempfile:mkstemp")),
+    Case("disk", "`predict -o` on a full disk", _predict_to("out.csv"), fault=_disk_full("os:fsync")),
+    Case(
+        "disk",
+        "disk full while writing weights during training (safetensors)",
+        config("data: {source: iris}\ntrain: {epochs: 2}"),
+        changes=("run",),
+        fault=_safetensors_full,
+    ),
+    Case(
+        "disk",
+        "disk full while writing a checkpoint (fsync)",
+        config("data: {source: iris}\ntrain: {epochs: 2}"),
+        changes=("run",),
+        fault=_disk_full("os:fsync"),
+    ),
+    Case(
+        "disk",
+        "read-only disk for the run directory",
+        config("data: {source: iris}\ntrain: {epochs: 2}"),
+        changes=("run",),
+        fault=_read_only("tempfile:mkstemp"),
+    ),
+    Case("disk", "300-character --run-dir", config("data: {source: iris}", run_dir="r" * 300)),
+    Case("disk", "--run-dir under a file", custom(_run_dir_under_file)),
+    Case("disk", "--run-dir in /proc", config("data: {source: iris}", run_dir="/proc/self/batchlab-run")),
+    # --- run directories damaged or edited by hand
+    *[
+        Case(
+            "run files",
+            f"`{command}` on a run whose {what}",
+            on_run(command, damage),
+            exit=0 if command in skip else 2,
+            changes=("trained/plots",) if command == "report" else ("out.csv",) if command in skip else (),
+        )
+        for command in ("evaluate", "report", "predict")
+        for what, damage, skip in (
+            ("config.yaml is not YAML", _write("config.yaml", "data: {source: [iris\n"), "report"),
+            ("config.yaml is a list", _write("config.yaml", "- data\n- model\n"), "report"),
+            ("config.yaml is not UTF-8", _write("config.yaml", NOT_UTF8), "report"),
+            ("config.yaml is empty", _write("config.yaml", ""), "report"),
+            ("run.json is {}", _write("run.json", "{}"), "report"),
+            ("run.json is []", _write("run.json", "[]"), ""),
+            ("run.json is not JSON", _write("run.json", "{'task': "), ""),
+            ("metrics.csv is garbage", _write("metrics.csv", GARBAGE_CSV), "evaluate predict"),
+            ("preprocess.json is a list", _write("preprocess.json", "[1, 2]"), "report"),
+            ("model.safetensors is a folder", lambda run: _swap_for_folder(run / "model.safetensors"), "report"),
+        )
+    ],
+    # --- YAML and values beyond any sensible size
+    Case("limits", "config nested 10000 levels deep", config(_nested(10000))),
+    Case("limits", "--set value nested 10000 levels deep", config("{}", "train.seed=" + "[" * 10000 + "]" * 10000)),
+    Case("limits", "--space nested 10000 levels deep", tune_space("train.optimizer.lr: " + _nested(10000))),
+    Case("limits", "config file of 12 MB", custom(_huge_config)),
+    Case("limits", "train.seed=10**23", config("data: {source: iris}", f"train.seed={10**23}")),
+    Case(
+        "limits",
+        "train.seed=-1 (accepted)",
+        config("data: {source: iris}", "train.seed=-1", *TINY),
+        exit=0,
+        changes=("run",),
+    ),
+    Case("limits", "data.split.seed=10**23", config("data: {source: iris}", f"data.split.seed={10**23}")),
+    Case("limits", "train.threads=100000", config("data: {source: iris}", "train.threads=100000")),
+    Case("limits", "model.hidden=[1e7, 1e7]", config("data: {source: iris}", "model.hidden=[10000000, 10000000]")),
+    Case(
+        "limits", "model.hidden=[1e5, 1e5, 1e5]", config("data: {source: iris}", "model.hidden=[100000,100000,100000]")
+    ),
+    Case(
+        "limits",
+        "model.embed of 10**9 on text",
+        data_file("sms.tsv", SMS, SMS_CONFIG.replace("embed: 8", "embed: 1000000000")),
+    ),
+    Case("limits", "data.image_size=[0, 0]", images("data: {source: imgs, image_size: [0, 0]}")),
+    Case("limits", "data.image_size=[-4, 8]", images("data: {source: imgs, image_size: [-4, 8]}")),
+    Case("limits", "data.image_size of 100000 x 100000", images("data: {source: imgs, image_size: [100000, 100000]}")),
+    Case("limits", "20000 x 10000 PNG (decompression bomb)", custom(_bomb)),
+    Case(
+        "limits",
+        "train.epochs=10**12 with max_steps (accepted)",
+        config("data: {source: iris}", "train.epochs=1000000000000", *TINY),
+        exit=0,
+        changes=("run",),
+    ),
+    Case("limits", "train.checkpoint.keep=10**23", config("data: {source: iris}", f"train.checkpoint.keep={10**23}")),
+    Case("limits", "--nproc 100000", custom(_many_processes)),
+    # --- files that look right and are not
+    Case("file", "`.npy` with a corrupt header", custom(_npy_header)),
+    Case("file", "streamed Parquet file with a list column", custom(_parquet_lists)),
+    Case("file", "truncated .gz IDX file", custom(_idx_truncated_gzip)),
+    # --- crafted checkpoint contents (valid hashes): fall back to the previous checkpoint with a warning
+    Case(
+        "checkpoint", "manifest.json that is a list", crafted("manifest.json", "[]"), exit=0, changes=("interrupted",)
+    ),
+    Case(
+        "checkpoint", "manifest.json that is not JSON", crafted("manifest.json", "{"), exit=0, changes=("interrupted",)
+    ),
+    Case("checkpoint", "state.json of {}", crafted("state.json", "{}"), exit=0, changes=("interrupted",)),
+    Case("checkpoint", "state.json of []", crafted("state.json", "[]"), exit=0, changes=("interrupted",)),
+    Case(
+        "checkpoint",
+        "state.json with a negative step",
+        crafted("state.json", lambda c: (c / "state.json").read_text().replace('"step": 6', '"step": -6')),
+        exit=0,
+        changes=("interrupted",),
+    ),
+    Case(
+        "checkpoint",
+        "rng.pt of another kind",
+        crafted("rng.pt", _torch_bytes({"torch": [1, 2]})),
+        exit=0,
+        changes=("interrupted",),
+    ),
+    Case(
+        "checkpoint",
+        "rng.pt that is a list",
+        crafted("rng.pt", _torch_bytes([1, 2, 3])),
+        exit=0,
+        changes=("interrupted",),
+    ),
+    Case(
+        "checkpoint",
+        "optimizer state with other parameter groups",
+        crafted("optimizer.pt", _other_param_groups),
+        exit=0,
+        changes=("interrupted",),
+    ),
+    Case(
+        "checkpoint", "optimizer.pt of {}", crafted("optimizer.pt", _torch_bytes({})), exit=0, changes=("interrupted",)
+    ),
+    Case(
+        "checkpoint",
+        "extra.safetensors holding another tensor",
+        crafted("extra.safetensors", lambda c: _safetensors_bytes({"x": np.zeros(3, np.float32)})),
+        exit=0,
+        changes=("interrupted",),
+    ),
+    Case(
+        "checkpoint",
+        "model.safetensors of another shape (an error naming the tensors)",
+        crafted("model.safetensors", lambda c: _safetensors_bytes({"0.weight": np.zeros((2, 2), np.float32)})),
+    ),
+    Case("checkpoint", "`checkpoints` is a file", custom(_checkpoints_file)),
+    # --- tuning studies
+    Case(
+        "tuning",
+        "torn last record in optuna.journal",
+        journal(lambda data: data + b'{"op_code": 5, "worker_id": "x", "trial_id": 0, "sta'),
+        exit=0,
+        changes=("st",),
+    ),
+    Case(
+        "tuning",
+        "random bytes at the end of optuna.journal",
+        journal(lambda data: data + bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8))),
+        exit=0,
+        changes=("st",),
+    ),
+    Case(
+        "tuning",
+        "random bytes in the middle of optuna.journal",
+        journal(lambda data: data[: len(data) // 2] + b"\x8f\x00garbage\n" + data[len(data) // 2 :]),
+    ),
+    Case("tuning", "optuna.journal that is empty", journal(lambda data: b""), changes=("st/optuna.journal",)),
+    Case("tuning", "search space that is a list", tune_space("- train.optimizer.lr\n")),
+    Case("tuning", "search space on an unknown field", tune_space("train.lrr: {uniform: [0.1, 0.2]}\n")),
+    Case("tuning", "search space with an inverted range", tune_space("train.optimizer.lr: {uniform: [0.2, 0.1]}\n")),
+    Case("tuning", "search space that is not YAML", tune_space("train.optimizer.lr: {uniform: [0.1\n")),
+    Case("tuning", "search space with a NaN bound", tune_space("train.optimizer.lr: {uniform: [.nan, 0.1]}\n")),
+    Case("tuning", "empty search space", tune_space("")),
+    # --- mistakes that were accepted in silence
+    Case(
+        "silent",
+        "data.drop holding the target",
+        data_file("t.csv", TABLE, "data: {source: t.csv, target: y, drop: [y]}"),
+    ),
+    Case(
+        "silent",
+        "data.drop holding the default (last) target: a warning names the new target",
+        data_file("t.csv", TABLE, "data: {source: t.csv, drop: [y]}\nmodel: {hidden: [8]}\ntrain: {max_steps: 3}"),
+        exit=0,
+        changes=("run",),
+    ),
+    Case(
+        "silent",
+        "data.drop naming a column that does not exist",
+        data_file("t.csv", TABLE, "data: {source: t.csv, drop: [zz]}"),
+    ),
+    Case("silent", "data.image_size on a table", config("data: {source: iris, image_size: [8, 8]}")),
+    Case("silent", "data.labels pointing at a folder", custom(_labels_folder)),
+    Case("silent", "data.labels on a CSV table", data_file("t.csv", TABLE, "data: {source: t.csv, labels: t.csv}")),
+    Case("silent", "complex-valued .npz", custom(_complex_npz)),
+    Case("silent", "duplicate YAML keys", config("train: {epochs: 1}\ntrain: {epochs: 3}\n")),
+    Case("silent", "duplicate nested YAML keys", config("train:\n  epochs: 1\n  batch_size: 8\n  epochs: 2\n")),
+    Case("silent", "duplicate keys in a search space", tune_space("train.optimizer.lr: {uniform: [0.1, 0.2]}\n" * 2)),
+    Case("silent", "empty config file", config("")),
+    Case("silent", "config file of comments only", config("# nothing here\n")),
+    Case("silent", "name: ../../../escaped", _default_run_dir("name: ../../../escaped\ndata: {source: iris}")),
+    Case("silent", "name with a slash", _default_run_dir("name: a/b\ndata: {source: iris}")),
+    Case("silent", "name with a NUL byte", _default_run_dir('name: "a\\0b"\ndata: {source: iris}')),
+    Case("silent", "name of 300 characters", _default_run_dir(f"name: {'n' * 300}\ndata: {{source: iris}}")),
+    Case("silent", "empty name", _default_run_dir("name: ''\ndata: {source: iris}")),
+    Case("silent", "name '..'", _default_run_dir("name: '..'\ndata: {source: iris}")),
+    Case("silent", "lr: .inf", config("train: {optimizer: {lr: .inf}}")),
+    Case("silent", "lr: .nan", config("train: {optimizer: {lr: .nan}}")),
+    Case("silent", "weight_decay: .inf", config("train: {optimizer: {weight_decay: .inf}}")),
+    Case("silent", "grad_clip: .inf", config("train: {grad_clip: .inf}")),
+    Case("silent", "min_delta: .nan", config("train: {early_stopping: {min_delta: .nan}}")),
+    Case("silent", "checkpoint.every_seconds: .inf", config("train: {checkpoint: {every_seconds: .inf}}")),
+    Case("silent", "eps: .inf", config("train: {optimizer: {name: adam, eps: .inf}}")),
+    # --- messages that said the wrong thing
+    Case("messages", "streaming a built-in dataset", config("data: {source: iris, stream: {enabled: true}}")),
+    Case("messages", "unknown augmentation key", config("data: {augment: [{hflip: {probability: 0.5}}]}")),
+    Case("messages", "unknown augmentation key in a mapping", config("data: {augment: [{name: crop, pad: 2}]}")),
+    Case("messages", "`sep` of several characters", data_file("t.csv", TABLE, "data: {source: t.csv, sep: abc}")),
+    Case("messages", "`sep` that is empty", data_file("t.csv", TABLE, "data: {source: t.csv, sep: ''}")),
+    # --- more config values
+    Case("config", "epochs: 0", config("train: {epochs: 0}")),
+    Case("config", "epochs and max_steps both null", config("train: {epochs: null, max_steps: null}")),
+    Case("config", "momentum: 1", config("train: {optimizer: {momentum: 1}}")),
+    Case("config", "dropout: 1", config("model: {dropout: 1}")),
+    Case("config", "even kernel size", config("model: {name: cnn, kernel_size: 4}")),
+    Case("config", "heads that do not divide embed", config("model: {name: transformer, embed: 10, heads: 3}")),
+    Case("config", "a section that is a list", config("train: [1, 2]")),
+    Case("config", "a section that is a string", config("train: fast")),
+    Case("config", "config that is a list", config("- data\n- train\n")),
+    Case("config", "config that is a number", config("42\n")),
+    Case("config", "YAML tag that names a Python object", config("train: !!python/object:os.system {}\n")),
+    Case("config", "YAML anchors expanded a billion times", config(_billion_laughs())),
+    Case("config", "config file that is not UTF-8", config_bytes(b"data: {source: caf\xe9}\n")),
+    Case(
+        "config", "config file that is a folder", custom(lambda root: (root / "c.yaml").mkdir() or ["train", "c.yaml"])
+    ),
+    Case("config", "batch size `full` with a token budget text", config("train: {batch_size: 0tokens}")),
+    Case("config", "negative warmup", config("train: {schedule: {warmup_steps: -1}}")),
+    Case("config", "betas outside [0, 1)", config("train: {optimizer: {name: adam, betas: [0.9, 1.5]}}")),
+    Case("config", "nesterov without momentum", config("train: {optimizer: {nesterov: true, momentum: 0}}")),
+    Case("config", "unknown precision", config("train: {precision: fp8}")),
+    Case("config", "unknown task", config("data: {task: clustering}")),
+    Case("config", "unknown scale", config("data: {scale: robust}")),
+    Case("config", "unknown encoding", data_file("t.csv", TABLE, "data: {source: t.csv, encoding: klingon}")),
+    Case("config", "label_pattern that is not a regular expression", recordings(label=r"^(\d_")),
+    Case("cli", "`--set` on a key that is not a section", config("{}", "train.epochs.x=1")),
+    Case("cli", "`--set` with an empty key", config("{}", "=3")),
+    Case("cli", "`--resume` of a folder that does not exist", custom(lambda root: ["train", "--resume", "nope"])),
+    Case(
+        "cli", "`--resume` with `--set` and no config", custom(lambda root: ["train", "--resume", "x", "--set", "a=1"])
+    ),
+    Case(
+        "cli",
+        "`evaluate --data` with a file that does not exist",
+        custom(lambda root: ["evaluate", str(_trained(root)), "--data", "nope.csv"]),
+    ),
+    Case("cli", "`report` on a file", custom(lambda root: (root / "f.txt").write_text("x") and ["report", "f.txt"])),
+    Case("cli", "`report` on a folder that does not exist", custom(lambda root: ["report", "nope"])),
+    Case("cli", "`predict` on a missing input file", _predict_to("out.csv", lambda root: (root / "new.csv").unlink())),
 ]

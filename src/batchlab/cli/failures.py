@@ -9,6 +9,8 @@ naming the exception, exit code 1, and ``--debug`` (or ``BATCHLAB_DEBUG=1``) sho
 from __future__ import annotations
 
 import errno
+import os
+import re
 
 __all__ = ["describe_unexpected"]
 
@@ -48,6 +50,7 @@ def describe_unexpected(exc: BaseException) -> tuple[int, str]:
     For example ``OSError(28, "No space left on device", "runs/a/model.safetensors")`` gives exit code 2
     and ``batchlab: error: 'runs/a/model.safetensors': No space left on device; free some space ...``.
     """
+    exc = _as_os_error(exc)
     if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
         where = f"{str(exc.filename)!r}: " if exc.filename is not None else ""
         reason = exc.strerror or str(exc)
@@ -60,3 +63,19 @@ def describe_unexpected(exc: BaseException) -> tuple[int, str]:
         f"batchlab: internal error: {type(exc).__name__}{detail} "
         "(a bug in batchlab; run with --debug for the traceback and please report it)"
     )
+
+
+def _as_os_error(exc: BaseException) -> BaseException:
+    """The operating-system error inside an error of a library written in Rust or C++, when there is one.
+
+    safetensors reports a full disk as ``SafetensorError: Error while serializing: IoError(Os { code: 28,
+    ...})``; torch.save as ``RuntimeError: ... file write failed``.
+    """
+    text = str(exc)
+    found = re.search(r"Os \{ code: (\d+)", text)
+    if found and type(exc).__name__ == "SafetensorError":
+        code = int(found.group(1))
+        return OSError(code, os.strerror(code))
+    if isinstance(exc, RuntimeError) and ("file write failed" in text or "unexpected pos" in text):
+        return OSError(errno.EIO, "a file could not be written (is the disk full?)")
+    return exc

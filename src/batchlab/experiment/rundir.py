@@ -24,10 +24,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from batchlab.atomic import write_text
-from batchlab.config import Config, config_to_yaml, make_config
+from batchlab.config import Config, config_to_yaml, make_config, read_yaml
 from batchlab.errors import CheckpointError, ConfigError
 from batchlab.plural import counted
 
@@ -72,6 +70,8 @@ class RunDirectory:
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"--run-dir: {str(self.path)!r} exists and is not a directory")
         parent = self.path if self.path.exists() else _existing_parent(self.path)
+        if not parent.is_dir():
+            raise ConfigError(f"--run-dir: {str(parent)!r} is a file, so {str(self.path)!r} cannot be created in it")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
 
@@ -97,21 +97,54 @@ class RunDirectory:
         write_text(self.config_file, config_to_yaml(config))
 
     def read_config(self) -> Config:
+        """The run's resolved config.
+
+        Raises:
+            CheckpointError: ``config.yaml`` is missing, is not YAML, not UTF-8, empty or not a mapping.
+            ConfigError: it names an invalid field (an edit by hand).
+        """
         if not self.config_file.exists():
             raise CheckpointError(f"{str(self.path)!r} is not a run directory: config.yaml is missing")
-        return make_config(yaml.safe_load(self.config_file.read_text(encoding="utf-8")) or {})
+        what = f"run config {str(self.config_file)!r}"
+        try:
+            raw = read_yaml(self.config_file, what)
+        except ConfigError as exc:
+            raise CheckpointError(f"{exc} (damaged? batchlab train writes it)") from None
+        if not isinstance(raw, dict) or not raw:
+            held = "nothing" if raw is None or raw == {} else f"a {type(raw).__name__}"
+            raise CheckpointError(
+                f"{what} holds {held}, not a mapping of sections (data, model, train); damaged? batchlab train "
+                "writes it"
+            )
+        try:
+            return make_config(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{what}: {exc}") from None
 
     def write_json(self, name: str, value: Any) -> None:
         write_text(self.path / name, json.dumps(value, indent=2, default=_jsonable) + "\n")
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str) -> dict[str, Any]:
+        """The JSON object in the run's file ``name`` (``run.json``, ``preprocess.json``, ...).
+
+        Raises:
+            CheckpointError: the file is missing, is not JSON (or not UTF-8), or holds something other
+                than an object.
+        """
         file = self.path / name
         if not file.exists():
             raise CheckpointError(f"{str(self.path)!r} is missing {name}; was the run finished?")
+        if not file.is_file():
+            raise CheckpointError(f"{str(file)!r} is not a file (damaged? batchlab train writes it)")
         try:
-            return json.loads(file.read_text(encoding="utf-8"))
-        except ValueError:
+            value = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError:  # UnicodeDecodeError is a ValueError too
             raise CheckpointError(f"{str(file)!r} is not valid JSON (damaged?)") from None
+        if not isinstance(value, dict):
+            raise CheckpointError(
+                f"{str(file)!r} holds a JSON {type(value).__name__}, not an object (damaged? batchlab train writes it)"
+            )
+        return value
 
     def require_run(self) -> None:
         """Raise a clear error unless this looks like a run directory."""
@@ -135,7 +168,7 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
 
 def _existing_parent(path: Path) -> Path:
     for parent in path.absolute().parents:
-        if parent.exists():
+        if parent.exists() or parent.is_symlink():
             return parent
     return Path("/")
 

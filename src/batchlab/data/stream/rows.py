@@ -335,6 +335,13 @@ def open_rows(
             raise DataError(f"data.source: '{path}' mixes .npy and .parquet shards; use one format")
         return ShardRows([open_rows(p, reader=reader, columns=columns, random_access=random_access) for p in files])
     if not path.exists():
+        from batchlab.data.sources import BUILTIN_DATASETS
+
+        if str(path) in BUILTIN_DATASETS:
+            raise DataError(
+                f"data.stream: streaming reads a .npy or Parquet file (or a folder of them) from disk, but "
+                f"'{path}' is a built-in dataset, loaded in memory; set data.stream.enabled: false"
+            )
         raise DataError(f"data.source: '{path}' does not exist")
     if path.suffix == ".parquet":
         return ParquetRows(path, columns=columns)
