@@ -670,7 +670,7 @@ def _parquet_lists(root: Path) -> list[str]:
 
     frame = pd.DataFrame({"a": [[1.0, 2.0]] * 40, "b": np.arange(40.0), "y": np.arange(40) % 2})
     frame.to_parquet(root / "t.parquet")
-    (root / "c.yaml").write_text("data: {source: t.parquet, target: y, stream: {enabled: true}}")
+    (root / "c.yaml").write_text("data: {source: t.parquet, target: y, stream: {enabled: true, block_rows: 4}}")
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
 
 
@@ -816,7 +816,12 @@ CASES += [
     # --- YAML and values beyond any sensible size
     Case("limits", "config nested 10000 levels deep", config(_nested(10000))),
     Case("limits", "--set value nested 10000 levels deep", config("{}", "train.seed=" + "[" * 10000 + "]" * 10000)),
-    Case("limits", "--space nested 10000 levels deep", tune_space("train.optimizer.lr: " + _nested(10000))),
+    Case(
+        "limits",
+        "--space nested 10000 levels deep",
+        tune_space("train.optimizer.lr: " + "[" * 10000 + "]" * 10000 + "\n"),
+    ),
+    Case("limits", "config nested 100 levels deep", config("a: " + "[" * 100 + "]" * 100)),
     Case("limits", "config file of 12 MB", custom(_huge_config)),
     Case("limits", "train.seed=10**23", config("data: {source: iris}", f"train.seed={10**23}")),
     Case(
@@ -835,7 +840,11 @@ CASES += [
     Case(
         "limits",
         "model.embed of 10**9 on text",
-        data_file("sms.tsv", SMS, SMS_CONFIG.replace("embed: 8", "embed: 1000000000")),
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("embed: 8", "embed: 1000000000").replace("epochs: 1", "epochs: 1, batch_size: 8"),
+        ),
     ),
     Case("limits", "data.image_size=[0, 0]", images("data: {source: imgs, image_size: [0, 0]}")),
     Case("limits", "data.image_size=[-4, 8]", images("data: {source: imgs, image_size: [-4, 8]}")),
@@ -943,7 +952,11 @@ CASES += [
     Case(
         "silent",
         "data.drop holding the default (last) target: a warning names the new target",
-        data_file("t.csv", TABLE, "data: {source: t.csv, drop: [y]}\nmodel: {hidden: [8]}\ntrain: {max_steps: 3}"),
+        data_file(
+            "t.csv",
+            TABLE,
+            "data: {source: t.csv, drop: [y]}\nmodel: {hidden: [8]}\ntrain: {max_steps: 3, batch_size: 8}",
+        ),
         exit=0,
         changes=("run",),
     ),

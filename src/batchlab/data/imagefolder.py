@@ -146,8 +146,12 @@ def _scan(files: list[Path], *, field: str) -> tuple[list[str], list[tuple[int, 
 def _too_large(path: Path, field: str, size: tuple[int, int] | None = None) -> str:
     """The message for an image above Pillow's decompression-bomb limit."""
     if size is None:
-        with contextlib.suppress(Exception), Image.open(path) as image:
-            size = image.size
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # read the header's size, decode nothing
+        try:
+            with contextlib.suppress(Exception), Image.open(path) as image:
+                size = image.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
     pixels = f"{_wxh(size)}, {size[0] * size[1] / 1e6:.0f} million pixels" if size else "too many pixels"
     limit = (Image.MAX_IMAGE_PIXELS or 0) / 1e6
     return (

@@ -238,8 +238,10 @@ def _load_file(
         head = read_head(path, 512)
     except OSError as exc:
         raise DataError(f"{field}: file '{path}' cannot be read ({exc.__class__.__name__})") from None
-    if size == 0 or not head:
+    if size == 0:
         raise DataError(f"{field}: file '{path}' is empty")
+    if not head:
+        raise DataError(f"{field}: file '{path}' cannot be decompressed: it is truncated or corrupt")
     kind = _format_of(path, head)
     where = f"file '{path}'"
     if kind == "idx":

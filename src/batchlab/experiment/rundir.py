@@ -63,10 +63,12 @@ class RunDirectory:
 
     def nearest_existing(self) -> Path:
         """The folder itself if it exists, else its nearest existing ancestor (for disk checks)."""
+        self._check_name_lengths()
         return self.path if self.path.exists() else _existing_parent(self.path)
 
     def check_writable(self) -> None:
         """Fail before training if the folder cannot be created or written (read-only, not a folder)."""
+        self._check_name_lengths()
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"--run-dir: {str(self.path)!r} exists and is not a directory")
         parent = self.path if self.path.exists() else _existing_parent(self.path)
@@ -74,6 +76,14 @@ class RunDirectory:
             raise ConfigError(f"--run-dir: {str(parent)!r} is a file, so {str(self.path)!r} cannot be created in it")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
+
+    def _check_name_lengths(self) -> None:
+        long = next((part for part in self.path.parts if len(os.fsencode(part)) > 255), None)
+        if long is not None:
+            raise ConfigError(
+                f"--run-dir: the folder name {long[:30]!r}... has {len(os.fsencode(long))} bytes; file systems allow "
+                "at most 255 per name; choose a shorter one"
+            )
 
     def create(self) -> None:
         """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
@@ -158,7 +168,13 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
     """Refuse to start when the disk cannot hold the checkpoints (weights + optimizer state, kept ``keep`` times)."""
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     needed = parameter_bytes * 4 * (keep + 2) + 16 * 2**20
-    free = shutil.disk_usage(path).free
+    usage = shutil.disk_usage(path)
+    if usage.total == 0:
+        raise ConfigError(
+            f"--run-dir: {str(path)!r} is on a virtual file system with no disk behind it (such as /proc); "
+            "choose a folder on a disk"
+        )
+    free = usage.free
     if free < needed:
         raise ConfigError(
             f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
