@@ -153,9 +153,9 @@ def _too_large(path: Path, field: str, size: tuple[int, int] | None = None) -> s
         finally:
             Image.MAX_IMAGE_PIXELS = limit
     pixels = f"{_wxh(size)}, {size[0] * size[1] / 1e6:.0f} million pixels" if size else "too many pixels"
-    limit = (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+    millions = (Image.MAX_IMAGE_PIXELS or 0) / 1e6
     return (
-        f"{field}: image '{path}' is {pixels}, above the limit of {limit:.0f} million for an image here "
+        f"{field}: image '{path}' is {pixels}, above the limit of {millions:.0f} million for an image here "
         "(a decompression bomb?); shrink it or remove it"
     )
 
