@@ -240,7 +240,7 @@ train: {{epochs: 1, batch_size: 8}}
 def recordings(
     make: Callable[[Path], object] = lambda rec: None, *, label: str = r"^(\d)_", audio: str = "", data: str = ""
 ) -> Callable[[Path], list[str]]:
-    """120 short synthetic recordings (3 speakers x 10 digits x 4 takes, a tone per digit) in ``rec``,
+    """90 short synthetic recordings (3 speakers x 10 digits x 3 takes, a tone per digit) in ``rec``,
     named like FSDD's ``{digit}_{speaker}_{take}.wav``, changed by ``make``, and a config."""
 
     def prepare(root: Path) -> list[str]:
@@ -249,7 +249,7 @@ def recordings(
         t = np.arange(800) / 8000
         for digit in range(10):
             for speaker in ("george", "jackson", "lucas"):
-                for take in range(5, 9):
+                for take in range(5, 8):
                     tone = 0.3 * np.sin(2 * np.pi * (200 + 50 * digit) * t) + 0.01 * noise.standard_normal(t.size)
                     _wav(root / "rec" / f"{digit}_{speaker}_{take}.wav", tone.astype(np.float32))
         make(root / "rec")

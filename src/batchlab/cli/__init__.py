@@ -13,7 +13,7 @@ from batchlab.cli import commands as _commands  # noqa: F401  (registers train, 
 from batchlab.cli import study as _study  # noqa: F401  (registers study batch-size, noise-scale, max-batch)
 from batchlab.cli import text as _text  # noqa: F401  (registers generate)
 from batchlab.cli import tune as _tune  # noqa: F401
-from batchlab.cli.app import app
+from batchlab.cli.app import app, ignore_further_interrupts
 
 __all__ = ["app", "main"]
 
@@ -24,3 +24,7 @@ def main() -> None:
         app()
     except BrokenPipeError:  # e.g. `batchlab datasets | head`
         sys.exit(0)
+    except KeyboardInterrupt:  # outside a command (while parsing the flags, say)
+        ignore_further_interrupts()
+        print("batchlab: interrupted", file=sys.stderr)
+        sys.exit(130)
