@@ -68,13 +68,14 @@ def describe_unexpected(exc: BaseException) -> tuple[int, str]:
 def _as_os_error(exc: BaseException) -> BaseException:
     """The operating-system error inside an error of a library written in Rust or C++, when there is one.
 
-    safetensors reports a full disk as ``SafetensorError: Error while serializing: IoError(Os { code: 28,
-    ...})``; torch.save as ``RuntimeError: ... file write failed``.
+    safetensors reports a full disk as ``SafetensorError: Error while serializing: I/O error: No space left
+    on device (os error 28)`` (older versions: ``IoError(Os { code: 28, ...})``); torch.save as
+    ``RuntimeError: ... file write failed``.
     """
     text = str(exc)
-    found = re.search(r"Os \{ code: (\d+)", text)
+    found = re.search(r"Os \{ code: (\d+)|\(os error (\d+)\)", text)
     if found and type(exc).__name__ == "SafetensorError":
-        code = int(found.group(1))
+        code = int(found.group(1) or found.group(2))
         return OSError(code, os.strerror(code))
     if isinstance(exc, RuntimeError) and ("file write failed" in text or "unexpected pos" in text):
         return OSError(errno.EIO, "a file could not be written (is the disk full?)")
