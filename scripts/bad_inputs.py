@@ -175,10 +175,15 @@ def _write_doc(outcomes: list[Outcome]) -> None:
 HEAD = """# Bad inputs and what they get
 
 Every input below was tried on the command line by `scripts/bad_inputs.py` (re-run it to refresh this
-table). A user's mistake gets one line naming the field or file, the value and what is allowed, exit
-code 2, no traceback, and leaves no run directory behind. The property-based tests in
-`tests/e2e/test_fuzz_inputs.py` (hypothesis) generate configs and small CSV files, malformed ones
-included, and check the same rule for each: a valid run or one `batchlab: error: ...` line.
+table; `scripts/bad_input_cases.py` holds the cases, and `tests/e2e/test_bad_input_catalogue.py` runs
+each of them in CI). Each case runs in a fresh folder and is checked for its expected exit code (2 for a
+mistake to fix, 0 where the input is accepted as documented, with a warning where it says so), for no
+traceback, for no stray lines on stderr (another library's warning), for no code run from crafted files,
+and for nothing created or changed besides what the case allows ("left behind"); the line above the
+table counts the failures of each kind. Exit codes, limits and behaviours are explained in
+[errors.md](errors.md). The property-based tests in `tests/e2e/test_fuzz_inputs.py` (hypothesis)
+generate configs and small CSV files, malformed ones included, and check the same rule for each: a valid
+run or one `batchlab: error: ...` line.
 
 """
 

@@ -219,15 +219,15 @@ def _check_unused_options(cfg: DataConfig, path: Path) -> None:
             f"data.image_size: resizes the images of an image folder, but data.source is the {what}; "
             "remove data.image_size"
         )
-    if cfg.labels is not None:
-        suffix = "".join(s.lower() for s in path.suffixes[-2:])
-        reads_labels = path.is_file() and ("idx" in path.name.lower() or suffix.endswith(".npy"))
-        if not reads_labels:
-            raise DataError(
-                f"data.labels: only IDX images and .npy features take a labels file; data.source "
-                f"'{cfg.source}' {'is a folder' if is_folder else 'is not one of them'} "
-                "(a table's target is a column: data.target); remove data.labels"
-            )
+    if cfg.labels is not None and not path.is_file():
+        _labels_unused(cfg, "a folder" if is_folder else "a built-in dataset")
+
+
+def _labels_unused(cfg: DataConfig, what: str) -> None:
+    raise DataError(
+        f"data.labels: only IDX images and .npy features take a labels file; data.source '{cfg.source}' is "
+        f"{what} (a table's target is a column: data.target); remove data.labels"
+    )
 
 
 def _load_file(
@@ -244,6 +244,8 @@ def _load_file(
         raise DataError(f"{field}: file '{path}' cannot be decompressed: it is truncated or corrupt")
     kind = _format_of(path, head)
     where = f"file '{path}'"
+    if labels is not None and kind not in ("idx", "npy"):
+        _labels_unused(cfg, f"a {kind if kind != 'csv' else 'CSV'} file")
     if kind == "idx":
         x, y = read_idx(path, labels=labels, field=field, require_target=require_target)
         return _arrays(x, y, where=where, require_target=require_target)
