@@ -871,6 +871,13 @@ CASES += [
         "checkpoint", "manifest.json that is not JSON", crafted("manifest.json", "{"), exit=0, changes=("interrupted",)
     ),
     Case("checkpoint", "state.json of {}", crafted("state.json", "{}"), exit=0, changes=("interrupted",)),
+    Case(
+        "checkpoint",
+        "state.json with only a step",
+        crafted("state.json", '{"step": 6}'),
+        exit=0,
+        changes=("interrupted",),
+    ),
     Case("checkpoint", "state.json of []", crafted("state.json", "[]"), exit=0, changes=("interrupted",)),
     Case(
         "checkpoint",

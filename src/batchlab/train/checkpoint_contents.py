@@ -18,9 +18,10 @@ from batchlab.errors import CheckpointError
 if TYPE_CHECKING:
     from batchlab.train.checkpoint import Checkpoint
 
-__all__ = ["check_contents", "check_optimizer_fits"]
+__all__ = ["check_contents", "check_optimizer_fits", "check_resumable"]
 
 _COUNTERS = ("epoch", "batch", "step", "samples")
+_LOOP_KEYS = (*_COUNTERS, "seconds", "history", "stop", "stop_reason")  # what LoopState.load_state_dict reads
 
 
 def check_contents(checkpoint: Checkpoint) -> None:
@@ -34,12 +35,12 @@ def check_contents(checkpoint: Checkpoint) -> None:
     if not isinstance(state, dict):
         raise CheckpointError(f"{where}: state.json holds a {type(state).__name__}, not an object")
     for key in _COUNTERS:
-        value = state.get(key)
+        value = state.get(key, 0 if key != "step" else None)  # every checkpoint has a step; a loop's has all
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise CheckpointError(f"{where}: state.json has {key}={value!r}; expected a count (an integer >= 0)")
-    if not isinstance(state.get("seconds"), (int, float)) or not isinstance(state.get("history"), list):
-        raise CheckpointError(f"{where}: state.json lacks its seconds or history")
-    if not all(isinstance(row, dict) for row in state["history"]):
+    if not isinstance(state.get("seconds", 0.0), (int, float)) or not isinstance(state.get("history", []), list):
+        raise CheckpointError(f"{where}: state.json has seconds or history of another type")
+    if not all(isinstance(row, dict) for row in state.get("history", [])):
         raise CheckpointError(f"{where}: state.json has a history row that is not an object")
     _check_python_numpy_rng(state, where)
     _check_torch_rng(checkpoint.rng, where)
@@ -52,6 +53,16 @@ def check_contents(checkpoint: Checkpoint) -> None:
     for group in inner["param_groups"]:
         if not isinstance(group, dict) or not isinstance(group.get("params"), list):
             raise CheckpointError(f"{where}: optimizer.pt has a parameter group without its parameters")
+
+
+def check_resumable(checkpoint: Checkpoint, optimizer: torch.optim.Optimizer) -> None:
+    """Raise unless the checkpoint holds a training loop's whole state and an optimizer state that fits."""
+    missing = [key for key in _LOOP_KEYS if key not in checkpoint.state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint.path)!r}: state.json lacks {', '.join(missing)} of the training loop's state"
+        )
+    check_optimizer_fits(checkpoint, optimizer)
 
 
 def check_optimizer_fits(checkpoint: Checkpoint, optimizer: torch.optim.Optimizer) -> None:

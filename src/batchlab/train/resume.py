@@ -18,7 +18,7 @@ import torch
 from batchlab.errors import CheckpointError
 from batchlab.train.callbacks.base import CallbackList, TrainingContext, unwrap_module
 from batchlab.train.checkpoint import Checkpoint, latest_valid_checkpoint, remove_stale_staging, restore_rng
-from batchlab.train.checkpoint_contents import check_optimizer_fits
+from batchlab.train.checkpoint_contents import check_resumable
 
 if TYPE_CHECKING:
     from batchlab.train.callbacks.base import Callback
@@ -69,7 +69,7 @@ def resume_from_checkpoints(
         )
     if clean_staging:
         remove_stale_staging(directory)
-    checkpoint, problems = latest_valid_checkpoint(directory, lambda found: check_optimizer_fits(found, optimizer))
+    checkpoint, problems = latest_valid_checkpoint(directory, lambda found: check_resumable(found, optimizer))
     for problem in problems:
         log.warning("%s; falling back to an older checkpoint", problem)
     if checkpoint is None:
