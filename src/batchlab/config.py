@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from batchlab.errors import ConfigError, did_you_mean
+from batchlab.yamlfile import parse_yaml, read_yaml
 
 __all__ = [
     "AUGMENT_NAMES",
@@ -53,14 +54,18 @@ __all__ = [
     "load_config",
     "make_config",
     "parse_override",
+    "read_yaml",
     "resolve_data_paths",
     "samples_of",
     "token_budget",
 ]
 
 
+_SEED_MIN, _SEED_MAX = -(2**63), 2**63 - 1  # torch takes a seed of 64 bits
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -72,7 +77,7 @@ class SplitConfig(_Section):
     val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for validation (0 disables it)")
     test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for the test split (0 disables it)")
     stratify: bool = Field(True, description="keep class proportions in every split (classification only)")
-    seed: int = Field(0, description="seed of the split's permutation")
+    seed: int = Field(0, ge=_SEED_MIN, le=_SEED_MAX, description="seed of the split's permutation (64-bit)")
     by_group: bool = Field(
         False, description="keep each group (data.group / data.group_pattern, e.g. a speaker) inside one split"
     )
@@ -297,7 +302,9 @@ class DataConfig(_Section):
     scale_target: bool = Field(
         True, description="standardize a regression target for training (metrics stay in its units)"
     )
-    image_size: tuple[int, int] | None = Field(None, description="resize images of a folder to (height, width) pixels")
+    image_size: tuple[Annotated[int, Field(ge=1, le=8192)], Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+        None, description="resize images of a folder to (height, width) pixels, each from 1 to 8192"
+    )
     augment: list[AugmentStep] = Field(
         default_factory=list,
         description=(
@@ -306,6 +313,16 @@ class DataConfig(_Section):
         ),
     )
     stream: StreamConfig = Field(default_factory=StreamConfig)
+
+    @field_validator("sep")
+    @classmethod
+    def _one_separator(cls, value: str) -> str:
+        named = ("auto", "tab", "\\t", "comma", "semicolon", "pipe", "space", "whitespace", r"\s+")
+        if value in named or (len(value) == 1 and value not in '"\n\r'):
+            return value
+        raise ValueError(
+            f"expected one character (such as , ; | or a tab) or one of: {', '.join(named)}; got {json.dumps(value)}"
+        )
 
     @field_validator("augment", mode="before")
     @classmethod
@@ -447,7 +464,9 @@ class CheckpointConfig(_Section):
     every_steps: int | None = Field(None, gt=0, description="optimizer steps between checkpoints")
     every_epochs: int | None = Field(1, gt=0, description="epochs between checkpoints")
     every_seconds: float | None = Field(300.0, gt=0, description="wall seconds between checkpoints")
-    keep: int = Field(3, ge=1, description="how many recent checkpoints to keep (best.safetensors is kept apart)")
+    keep: int = Field(
+        3, ge=1, le=1000, description="how many recent checkpoints to keep, 1 to 1000 (best.safetensors is kept apart)"
+    )
 
 
 class LRScalingConfig(_Section):
@@ -542,9 +561,13 @@ class TrainConfig(_Section):
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     log: LogConfig = Field(default_factory=LogConfig)
-    seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
+    seed: int = Field(
+        0, ge=_SEED_MIN, le=_SEED_MAX, description="seed for weights, batch order, dropout and augmentation (64-bit)"
+    )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
+    threads: int | None = Field(
+        None, gt=0, le=1024, description="CPU threads for torch, at most 1024 (default: torch's choice)"
+    )
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="mixed precision: bf16 / fp16 autocast of the forward pass (fp16 with a grad scaler)"
     )
@@ -590,7 +613,24 @@ class TrainConfig(_Section):
 class Config(_Section):
     """A whole run: data, model and training."""
 
-    name: str = Field("run", description="run name; run directories are runs/<name>-<timestamp>")
+    name: str = Field(
+        "run",
+        min_length=1,
+        max_length=200,
+        description="run name; run directories are runs/<name>-<timestamp> (no / \\ or NUL, not . or ..)",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_stays_in_runs(cls, value: str) -> str:
+        if any(c in value for c in "/\\\0") or value.strip() in (".", ".."):
+            shown = json.dumps(value)
+            raise ValueError(
+                f"{shown} is not a plain name: a run name becomes a folder inside runs/, so it may not hold "
+                "/, \\ or NUL characters or be . or .."
+            )
+        return value
+
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -695,38 +735,6 @@ def _effective_batch(raw: Mapping[str, Any]) -> int | None:
     return None
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but ``1e-4`` is a float (as in YAML 1.2) rather than a string (YAML 1.1)."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def read_yaml(path: Path, what: str) -> Any:
-    """The YAML document in ``path`` (safe loading; ``1e-4`` is a float).
-
-    Raises:
-        ConfigError: ``"{what} does not exist"``, ``"... cannot be read: ..."`` or
-            ``"... is not valid YAML at line N"``.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} does not exist") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} cannot be read: {exc.__class__.__name__}") from None
-    try:
-        return yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{what} is not valid YAML{line}") from None
-
-
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     """Read a YAML config file, apply ``key=value`` overrides and validate.
 
@@ -735,9 +743,15 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     path = Path(path)
     raw = read_yaml(path, f"config file {str(path)!r}")
     if raw is None:
-        raw = {}
+        raise ConfigError(
+            f"config file {str(path)!r} is empty; give at least the data, e.g. `data: {{source: digits}}` "
+            "(an empty mapping `{}` takes every default)"
+        )
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections (data, model, train)")
+        raise ConfigError(
+            f"config file {str(path)!r} holds a {type(raw).__name__}; it must hold a mapping of sections "
+            "(data, model, train)"
+        )
     raw.setdefault("name", path.stem)
     return make_config(raw, overrides)
 
@@ -753,8 +767,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.batch_size=128")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
+        parsed = parse_yaml(value, f"--set {key.strip()}") if value.strip() else ""
+    except ConfigError as exc:
+        if "not valid YAML" not in str(exc):
+            raise
         parsed = value
     return key.strip().split("."), parsed
 
@@ -788,7 +804,7 @@ def _describe_validation_error(exc: ValidationError, raw: Mapping[str, Any]) -> 
     value = first.get("input")
     if kind == "extra_forbidden":
         valid = _field_names_at(loc[:-1])
-        message = f"{path}: unknown key; {did_you_mean(loc[-1], valid)}"
+        message = f"{path}: unknown key" + (f"; {did_you_mean(loc[-1], valid)}" if valid else "")
     elif kind == "literal_error":
         expected = [s.strip().strip("'") for s in first["ctx"]["expected"].replace(" or ", ", ").split(",")]
         message = f"{path}: unknown value {_show(value)}; {did_you_mean(str(value), expected)}"
@@ -809,7 +825,24 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
+_AUGMENT_MODELS: dict[str, type[BaseModel]] = {
+    model.model_fields["name"].default: model
+    for model in (
+        HFlipConfig,
+        CropConfig,
+        RotateConfig,
+        JitterConfig,
+        SpecAugmentConfig,
+        NoiseConfig,
+        ShiftConfig,
+        GainConfig,
+    )
+}
+
+
 def _field_names_at(loc: list[str]) -> list[str]:
+    if len(loc) == 4 and loc[:2] == ["data", "augment"] and loc[3] in _AUGMENT_MODELS:
+        return list(_AUGMENT_MODELS[loc[3]].model_fields)  # data.augment.<index>.<name>: one augmentation
     model: type[BaseModel] = Config
     for part in loc:
         field = model.model_fields.get(part)
@@ -823,6 +856,7 @@ def _field_names_at(loc: list[str]) -> list[str]:
 
 def _show(value: Any) -> str:
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"

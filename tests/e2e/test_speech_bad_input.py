@@ -126,7 +126,7 @@ def test_bad_recordings_and_options(
 def test_a_group_split_with_two_speakers_for_three_splits(recordings: Path) -> None:
     for path in recordings.glob("*_lucas_*.wav"):
         path.unlink()
-    config = _config(data="  group_pattern: '^\\d_([a-z]+)_'\n  split: {by_group: true}\n")
+    config = _config(data="  group_pattern: '^\\d_([a-z]+)_'\n").replace("test: 0.15}", "test: 0.15, by_group: true}")
     code, err = _train(recordings.parent, config)
     _one_line_error(
         code, err, recordings.parent, "data.split.by_group: 2 groups cannot fill 3 non-empty splits (train, val, test)"

@@ -15,7 +15,7 @@ from batchlab.cli import lr_find as _lr_find  # noqa: F401  (registers lr-find)
 from batchlab.cli import study as _study  # noqa: F401  (registers study batch-size, noise-scale, max-batch)
 from batchlab.cli import text as _text  # noqa: F401  (registers generate)
 from batchlab.cli import tune as _tune  # noqa: F401
-from batchlab.cli.app import app
+from batchlab.cli.app import app, ignore_further_interrupts
 
 __all__ = ["app", "main"]
 
@@ -26,3 +26,7 @@ def main() -> None:
         app()
     except BrokenPipeError:  # e.g. `batchlab datasets | head`
         sys.exit(0)
+    except KeyboardInterrupt:  # outside a command (while parsing the flags, say)
+        ignore_further_interrupts()
+        print("batchlab: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 
+from batchlab.cli.failures import describe_unexpected
 from batchlab.errors import BatchlabError, InterruptedRun
 from batchlab.report.console import OutputConsole
 
-__all__ = ["app", "console", "err_console", "user_errors"]
+__all__ = ["app", "console", "err_console", "ignore_further_interrupts", "set_debug", "user_errors"]
 
 app = typer.Typer(
     name="batchlab",
@@ -27,6 +31,12 @@ console = OutputConsole()
 err_console = OutputConsole(stderr=True)
 _DEBUG = {"on": bool(os.environ.get("BATCHLAB_DEBUG"))}
 
+
+def set_debug(on: bool) -> None:
+    """Show tracebacks (``--debug`` or ``BATCHLAB_DEBUG=1``) instead of one line per error."""
+    _DEBUG["on"] = on
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -38,6 +48,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except InterruptedRun as exc:
+            ignore_further_interrupts()
             err_console.print(f"batchlab: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(130) from None
         except BatchlabError as exc:
@@ -46,10 +57,26 @@ def user_errors(command: F) -> F:
             err_console.print(f"batchlab: error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
+            ignore_further_interrupts()
             err_console.print("batchlab: interrupted", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if _DEBUG["on"]:
+                raise
+            code, line = describe_unexpected(exc)
+            err_console.print(line, markup=False, soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def ignore_further_interrupts() -> None:
+    """After an interrupt has been handled the process is ending: a second Ctrl-C (impatience) must not
+    raise ``KeyboardInterrupt`` inside the interpreter's exit handlers, which print a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _print_version(value: bool) -> None:

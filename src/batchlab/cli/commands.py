@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from batchlab.cli.app import app, console, user_errors
-from batchlab.errors import BatchlabError
+from batchlab.errors import BatchlabError, ConfigError
 from batchlab.plural import counted
 
 __all__ = ["datasets", "evaluate", "predict", "report", "train"]
@@ -151,6 +152,13 @@ def _check_before_launch(config: Path | None, overrides: list[str], resume: Path
     from batchlab.experiment.rundir import RunDirectory
     from batchlab.train.distributed import per_worker_batch
 
+    cpus = os.cpu_count() or 1
+    limit = max(4 * cpus, _gpu_count())
+    if nproc > limit:
+        raise ConfigError(
+            f"--nproc: {nproc} processes would far oversubscribe this machine ({cpus} CPUs, {_gpu_count()} GPUs); "
+            f"use at most {limit}"
+        )
     if config is not None:
         cfg = load_config(config, overrides)
     elif resume is not None:
@@ -161,6 +169,12 @@ def _check_before_launch(config: Path | None, overrides: list[str], resume: Path
         return
     if isinstance(cfg.train.batch_size, int):
         per_worker_batch(cfg.train.batch_size, nproc)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -87,6 +87,11 @@ def array_layout(x: np.ndarray, *, where: str) -> tuple[np.ndarray, bool]:
     Raises:
         DataError: the array is 0-D or has more than 4 dimensions, or holds no rows.
     """
+    if np.iscomplexobj(x):
+        raise DataError(
+            f"data: the features of {where} are complex numbers ({x.dtype}); expected real numbers: store the "
+            "real and imaginary parts as separate features (or the magnitude)"
+        )
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"data: the features of {where} have dtype {x.dtype}; expected numbers")
     if x.ndim == 0 or x.shape[0] == 0:
@@ -113,6 +118,8 @@ def label_vector(y: np.ndarray, n: int, *, where: str) -> np.ndarray:
     Raises:
         DataError: labels are not one per row.
     """
+    if np.iscomplexobj(y):
+        raise DataError(f"data: the labels of {where} are complex numbers ({y.dtype}); expected classes or real values")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:

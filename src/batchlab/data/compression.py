@@ -47,11 +47,18 @@ def read_head(path: Path, size: int) -> bytes:
     A compressed file that is cut short yields what could be decompressed, since only the head is
     needed to recognise a format.
     """
+    head = b""
     with open_maybe_compressed(path) as stream:
+        read = getattr(stream, "read1", stream.read)  # read1: what is there, without insisting on `size`
         try:
-            return stream.read(size)
+            while len(head) < size:
+                chunk = read(size - len(head))
+                if not chunk:
+                    break
+                head += chunk
         except (EOFError, OSError, lzma.LZMAError):
-            return b""
+            pass
+    return head
 
 
 def read_all(path: Path, *, field: str) -> bytes:

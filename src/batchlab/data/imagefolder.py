@@ -9,7 +9,9 @@ so that new images of any size and colour mode fit the model.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +129,35 @@ def _scan(files: list[Path], *, field: str) -> tuple[list[str], list[tuple[int, 
     modes, sizes = [], []
     for path in files:
         try:
-            with Image.open(path) as image:
-                modes.append("L" if image.mode == "P" and _gray_palette(image) else image.mode)
-                sizes.append(image.size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    modes.append("L" if image.mode == "P" and _gray_palette(image) else image.mode)
+                    sizes.append(image.size)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DataError(_too_large(path, field)) from None
         except (OSError, UnidentifiedImageError) as exc:
             raise DataError(f"{field}: image '{path}' cannot be read ({exc.__class__.__name__})") from None
+        if Image.MAX_IMAGE_PIXELS and sizes[-1][0] * sizes[-1][1] > Image.MAX_IMAGE_PIXELS:
+            raise DataError(_too_large(path, field, sizes[-1]))
     return modes, sizes
+
+
+def _too_large(path: Path, field: str, size: tuple[int, int] | None = None) -> str:
+    """The message for an image above Pillow's decompression-bomb limit."""
+    if size is None:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # read the header's size, decode nothing
+        try:
+            with contextlib.suppress(Exception), Image.open(path) as image:
+                size = image.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    pixels = f"{_wxh(size)}, {size[0] * size[1] / 1e6:.0f} million pixels" if size else "too many pixels"
+    millions = (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+    return (
+        f"{field}: image '{path}' is {pixels}, above the limit of {millions:.0f} million for an image here "
+        "(a decompression bomb?); shrink it or remove it"
+    )
 
 
 def _gray_palette(image: Image.Image) -> bool:

@@ -180,6 +180,8 @@ def load_source(
     name = cfg.source if source is None else source
     field = field or ("data.source" if source is None else "input")
     path = Path(name).expanduser()
+    if source is None:
+        _check_unused_options(cfg, path)
     if not path.exists():
         if name in BUILTIN_DATASETS:
             raw = _load_builtin(name)
@@ -193,6 +195,8 @@ def load_source(
             f"{did_you_mean(name, builtin_names())}"
         )
     labels = Path(cfg.labels).expanduser() if cfg.labels is not None and source is None else None
+    if labels is not None and labels.is_dir():
+        raise DataError(f"data.labels: '{labels}' is a folder; give the labels file (IDX labels or a .npy)")
     if path.is_dir():
         size = (int(image_shape[1]), int(image_shape[2])) if image_shape is not None else cfg.image_size
         folder = read_image_folder(
@@ -206,6 +210,26 @@ def load_source(
     return _load_file(path, cfg, labels=labels, field=field, require_target=require_target)
 
 
+def _check_unused_options(cfg: DataConfig, path: Path) -> None:
+    """Options that only some sources read are errors elsewhere, rather than silently ignored."""
+    is_folder = path.is_dir()
+    if cfg.image_size is not None and not is_folder:
+        what = f"built-in dataset '{cfg.source}'" if not path.exists() else f"file '{path}'"
+        raise DataError(
+            f"data.image_size: resizes the images of an image folder, but data.source is the {what}; "
+            "remove data.image_size"
+        )
+    if cfg.labels is not None and not path.is_file():
+        _labels_unused(cfg, "a folder" if is_folder else "a built-in dataset")
+
+
+def _labels_unused(cfg: DataConfig, what: str) -> None:
+    raise DataError(
+        f"data.labels: only IDX images and .npy features take a labels file; data.source '{cfg.source}' is "
+        f"{what} (a table's target is a column: data.target); remove data.labels"
+    )
+
+
 def _load_file(
     path: Path, cfg: DataConfig, *, labels: Path | None, field: str, require_target: bool
 ) -> RawTable | RawArrays:
@@ -214,10 +238,14 @@ def _load_file(
         head = read_head(path, 512)
     except OSError as exc:
         raise DataError(f"{field}: file '{path}' cannot be read ({exc.__class__.__name__})") from None
-    if size == 0 or not head:
+    if size == 0:
         raise DataError(f"{field}: file '{path}' is empty")
+    if not head:
+        raise DataError(f"{field}: file '{path}' cannot be decompressed: it is truncated or corrupt")
     kind = _format_of(path, head)
     where = f"file '{path}'"
+    if labels is not None and kind not in ("idx", "npy"):
+        _labels_unused(cfg, f"a {kind if kind != 'csv' else 'CSV'} file")
     if kind == "idx":
         x, y = read_idx(path, labels=labels, field=field, require_target=require_target)
         return _arrays(x, y, where=where, require_target=require_target)
@@ -297,6 +325,12 @@ def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require
             raise DataError(f"data.columns: names {len(cfg.columns)} columns but {where} has {frame.shape[1]}")
         frame = frame.set_axis(names, axis=1)
     columns = list(frame.columns)
+    if cfg.target is not None and cfg.target in cfg.drop:
+        raise DataError(
+            f"data.drop: holds the target column '{cfg.target}'; remove it from data.drop, or set data.target "
+            "to the column to predict"
+        )
+    dropped_last = cfg.target is None and require_target and bool(columns) and columns[-1] in cfg.drop
     for name in cfg.drop:
         if name not in columns:
             raise DataError(f"data.drop: column '{name}' does not exist in {where}; {did_you_mean(name, columns)}")
@@ -305,6 +339,13 @@ def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require
     target = cfg.target
     if target is None:
         target = columns[-1] if require_target else None
+        if dropped_last and target is not None:
+            logger.warning(
+                "data.target is unset, so the target is '%s', the last column of %s left after data.drop; "
+                "set data.target to choose it (and silence this warning)",
+                target,
+                where,
+            )
     elif target not in columns:
         if require_target:
             raise DataError(

@@ -36,6 +36,7 @@ from batchlab.experiment.components import (
     train_batches,
 )
 from batchlab.models import build_model
+from batchlab.models.size import check_model_fits
 from batchlab.train.callbacks import Callback, EarlyStopping, NaNGuard
 from batchlab.train.callbacks.padding import PaddingMeter
 from batchlab.train.distributed import DistributedInfo, per_worker_batch
@@ -136,6 +137,14 @@ def build_run(
     custom_model = type(model).__name__ if model is not None else None
     if model is None:
         _check_positions(config, data)
+        check_model_fits(
+            config.model,
+            data.input_spec,
+            objective.num_outputs,
+            task=data.task,
+            optimizer=config.train.optimizer.name,
+            device=device,
+        )
         model = build_model(config.model, data.input_spec, objective.num_outputs, task=data.task)
     module = model.to(device)
     min_batch = 2 if has_batchnorm(module) else 1

@@ -7,6 +7,7 @@ module (freshly constructed, same architecture) as ``model=`` and its weights ar
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from batchlab.atomic import write_text
 from batchlab.config import Config
 from batchlab.data.pipeline import load_for_inference, prepare_data, preprocessor_from_state
 from batchlab.data.prepared import SequenceSplit, Split
-from batchlab.errors import CheckpointError
+from batchlab.errors import CheckpointError, ConfigError
 from batchlab.experiment.components import eval_batches, resolve_device
 from batchlab.experiment.rundir import RunDirectory
 from batchlab.inputs import InputSpec
@@ -75,20 +76,26 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
     run.require_run()
     config = run.read_config()
     info = run.read_json("run.json")
-    preprocessor = preprocessor_from_state(run.read_json("preprocess.json"))
-    objective = make_objective(
-        info["task"],
-        info["num_outputs"],
-        info["loss"],
-        target_mean=info.get("target_mean", 0.0),
-        target_std=info.get("target_std", 1.0),
-        token_unit=info.get("token_unit", "token"),
-    )
-    spec = (
-        InputSpec.from_dict(info["input_spec"])
-        if "input_spec" in info
-        else InputSpec.from_shape(tuple(info["input_shape"]))
-    )
+    try:
+        objective = make_objective(
+            info["task"],
+            info["num_outputs"],
+            info["loss"],
+            target_mean=info.get("target_mean", 0.0),
+            target_std=info.get("target_std", 1.0),
+            token_unit=info.get("token_unit", "token"),
+        )
+        spec = (
+            InputSpec.from_dict(info["input_spec"])
+            if "input_spec" in info
+            else InputSpec.from_shape(tuple(info["input_shape"]))
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _damaged(run.run_file, exc) from None
+    try:
+        preprocessor = preprocessor_from_state(run.read_json("preprocess.json"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _damaged(run.preprocess_file, exc) from None
     if model is None:
         if info.get("custom_model"):
             raise CheckpointError(
@@ -111,6 +118,14 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None) -> Train
 
         transform = audio_transforms(preprocessor, [], seed=config.train.seed, device=device)[1]
     return TrainedRun(run, config, info, preprocessor, objective, model, device, spec, transform)
+
+
+def _damaged(file: Path, exc: Exception) -> CheckpointError:
+    """A run file that parses but lacks what batchlab wrote into it (edited or damaged)."""
+    what = (
+        f"lacks {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else f"does not hold what it should ({exc})"
+    )
+    return CheckpointError(f"{str(file)!r} {what}; damaged? batchlab train writes it (train the run again)")
 
 
 def evaluate_run(
@@ -142,6 +157,7 @@ def predict_run(
     """
     import pandas as pd
 
+    _check_output_file(Path(output), "--output")
     trained = load_run(run_dir, model)
     if trained.objective.is_language_model:
         raise CheckpointError(
@@ -169,8 +185,26 @@ def predict_run(
         frame["prediction"] = objective.predict(outputs).numpy()
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
-    write_text(output, buffer.getvalue())
+    try:
+        write_text(output, buffer.getvalue())
+    except OSError as exc:
+        raise ConfigError(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from None
     return len(frame)
+
+
+def _check_output_file(path: Path, option: str) -> None:
+    """Fail before any work when ``path`` cannot become a file: a folder, under a file, nowhere to write."""
+    if path.is_dir():
+        raise ConfigError(
+            f"{option}: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'predictions.csv')!r}"
+        )
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(f"{option}: folder {str(parent)!r} does not exist; create it first or choose another path")
+    if not parent.is_dir():
+        raise ConfigError(f"{option}: {str(parent)!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option}: cannot write to folder {str(parent)!r} (permission denied)")
 
 
 def _labelled_split(trained: TrainedRun, data: str | Path | None) -> Any:

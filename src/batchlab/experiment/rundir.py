@@ -26,10 +26,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from batchlab.atomic import write_text
-from batchlab.config import Config, config_to_yaml, make_config
+from batchlab.config import Config, config_to_yaml, make_config, read_yaml
 from batchlab.errors import CheckpointError, ConfigError
 from batchlab.locking import LOCK_FILE
 from batchlab.plural import counted
@@ -68,13 +66,17 @@ class RunDirectory:
 
     def nearest_existing(self) -> Path:
         """The folder itself if it exists, else its nearest existing ancestor (for disk checks)."""
+        self._check_name_lengths()
         return self.path if self.path.exists() else _existing_parent(self.path)
 
     def check_writable(self) -> None:
         """Fail before training if the folder cannot be created or written (read-only, not a folder)."""
+        self._check_name_lengths()
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"--run-dir: {str(self.path)!r} exists and is not a directory")
         parent = self.path if self.path.exists() else _existing_parent(self.path)
+        if not parent.is_dir():
+            raise ConfigError(f"--run-dir: {str(parent)!r} is a file, so {str(self.path)!r} cannot be created in it")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--run-dir: cannot write to {str(parent)!r} (permission denied)")
 
@@ -100,6 +102,14 @@ class RunDirectory:
                 removed.append(entry)
         return removed
 
+    def _check_name_lengths(self) -> None:
+        long = next((part for part in self.path.parts if len(os.fsencode(part)) > 255), None)
+        if long is not None:
+            raise ConfigError(
+                f"--run-dir: the folder name {long[:30]!r}... has {len(os.fsencode(long))} bytes; file systems allow "
+                "at most 255 per name; choose a shorter one"
+            )
+
     def create(self) -> None:
         """Create the folder; an existing one must be empty (or hold only a previous run to resume)."""
         self.check_writable()
@@ -122,21 +132,54 @@ class RunDirectory:
         write_text(self.config_file, config_to_yaml(config))
 
     def read_config(self) -> Config:
+        """The run's resolved config.
+
+        Raises:
+            CheckpointError: ``config.yaml`` is missing, is not YAML, not UTF-8, empty or not a mapping.
+            ConfigError: it names an invalid field (an edit by hand).
+        """
         if not self.config_file.exists():
             raise CheckpointError(f"{str(self.path)!r} is not a run directory: config.yaml is missing")
-        return make_config(yaml.safe_load(self.config_file.read_text(encoding="utf-8")) or {})
+        what = f"run config {str(self.config_file)!r}"
+        try:
+            raw = read_yaml(self.config_file, what)
+        except ConfigError as exc:
+            raise CheckpointError(f"{exc} (damaged? batchlab train writes it)") from None
+        if not isinstance(raw, dict) or not raw:
+            held = "nothing" if raw is None or raw == {} else f"a {type(raw).__name__}"
+            raise CheckpointError(
+                f"{what} holds {held}, not a mapping of sections (data, model, train); damaged? batchlab train "
+                "writes it"
+            )
+        try:
+            return make_config(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{what}: {exc}") from None
 
     def write_json(self, name: str, value: Any) -> None:
         write_text(self.path / name, json.dumps(value, indent=2, default=_jsonable) + "\n")
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str) -> dict[str, Any]:
+        """The JSON object in the run's file ``name`` (``run.json``, ``preprocess.json``, ...).
+
+        Raises:
+            CheckpointError: the file is missing, is not JSON (or not UTF-8), or holds something other
+                than an object.
+        """
         file = self.path / name
         if not file.exists():
             raise CheckpointError(f"{str(self.path)!r} is missing {name}; was the run finished?")
+        if not file.is_file():
+            raise CheckpointError(f"{str(file)!r} is not a file (damaged? batchlab train writes it)")
         try:
-            return json.loads(file.read_text(encoding="utf-8"))
-        except ValueError:
+            value = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError:  # UnicodeDecodeError is a ValueError too
             raise CheckpointError(f"{str(file)!r} is not valid JSON (damaged?)") from None
+        if not isinstance(value, dict):
+            raise CheckpointError(
+                f"{str(file)!r} holds a JSON {type(value).__name__}, not an object (damaged? batchlab train writes it)"
+            )
+        return value
 
     def require_run(self) -> None:
         """Raise a clear error unless this looks like a run directory."""
@@ -150,7 +193,13 @@ def check_free_space(path: Path, model: torch.nn.Module, keep: int) -> None:
     """Refuse to start when the disk cannot hold the checkpoints (weights + optimizer state, kept ``keep`` times)."""
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     needed = parameter_bytes * 4 * (keep + 2) + 16 * 2**20
-    free = shutil.disk_usage(path).free
+    usage = shutil.disk_usage(path)
+    if usage.total == 0:
+        raise ConfigError(
+            f"--run-dir: {str(path)!r} is on a virtual file system with no disk behind it (such as /proc); "
+            "choose a folder on a disk"
+        )
+    free = usage.free
     if free < needed:
         raise ConfigError(
             f"--run-dir: only {free / 2**20:.0f} MiB free on the disk of {str(path)!r}; "
@@ -164,7 +213,7 @@ def _is_leftover(name: str) -> bool:
 
 def _existing_parent(path: Path) -> Path:
     for parent in path.absolute().parents:
-        if parent.exists():
+        if parent.exists() or parent.is_symlink():
             return parent
     return Path("/")
 

@@ -31,9 +31,26 @@ SPECTROGRAM_EXAMPLES = 8
 
 
 def read_metrics_csv(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a ``metrics.csv`` with numbers parsed (empty cells become ``None``)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    """Rows of a ``metrics.csv`` with numbers parsed (empty cells become ``None``).
+
+    Raises:
+        CheckpointError: the file is not UTF-8 CSV text with batchlab's header (``epoch,step,...``).
+    """
+    from batchlab.errors import CheckpointError
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = [{k: _number(v) for k, v in row.items()} for row in reader]
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CheckpointError(f"{str(path)!r} is not a metrics table ({exc.__class__.__name__}); damaged?") from None
+    if rows and not {"epoch", "step"} <= set(header):
+        raise CheckpointError(
+            f"{str(path)!r} is not a metrics table: its header {','.join(map(str, header))[:80]!r} lacks epoch and "
+            "step; damaged? batchlab train writes it"
+        )
+    return rows
 
 
 def report_path(path: str | Path, console: Console) -> None:

@@ -23,6 +23,7 @@ import random
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from batchlab.errors import CheckpointError
+from batchlab.train.checkpoint_contents import check_contents
 
 __all__ = [
     "Checkpoint",
@@ -182,6 +184,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise CheckpointError(f"checkpoint {str(path)!r} has no readable manifest.json") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: manifest.json holds a {type(manifest).__name__}, not an object"
+        )
     for name in _FILES:
         file = path / name
         if not file.exists():
@@ -196,7 +202,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
             rng = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-        return Checkpoint(
+        checkpoint = Checkpoint(
             path,
             load_file(str(path / "model.safetensors")),
             load_file(str(path / "extra.safetensors")),
@@ -204,6 +210,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             rng,
             state,
         )
+        check_contents(checkpoint)
+        return checkpoint
     except CheckpointError:
         raise
     except pickle.UnpicklingError:
@@ -234,12 +242,18 @@ def remove_stale_staging(directory: str | Path) -> list[Path]:
     return stale
 
 
-def latest_valid_checkpoint(directory: str | Path) -> tuple[Checkpoint | None, list[str]]:
-    """The newest checkpoint that verifies, and a message for each newer one that did not."""
+def latest_valid_checkpoint(
+    directory: str | Path, fits: Callable[[Checkpoint], None] | None = None
+) -> tuple[Checkpoint | None, list[str]]:
+    """The newest checkpoint that verifies (and that ``fits`` accepts, if given: it raises
+    :class:`CheckpointError` otherwise), and a message for each newer one that did not."""
     problems: list[str] = []
     for path in reversed(find_checkpoints(directory)):
         try:
-            return load_checkpoint(path), problems
+            checkpoint = load_checkpoint(path)
+            if fits is not None:
+                fits(checkpoint)
+            return checkpoint, problems
         except CheckpointError as exc:
             problems.append(str(exc))
     return None, problems

@@ -108,6 +108,11 @@ def per_worker_batch(batch_size: int, world_size: int) -> int:
     Raises:
         ConfigError: naming the nearest global batch sizes that divide.
     """
+    if batch_size < world_size:
+        raise ConfigError(
+            f"train.batch_size: the global batch {batch_size} is smaller than the {world_size} workers (each needs "
+            f"at least one sample); use at most {batch_size} workers or a batch of at least {world_size}"
+        )
     if batch_size % world_size == 0:
         return batch_size // world_size
     lower = batch_size - batch_size % world_size

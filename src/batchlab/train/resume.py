@@ -18,6 +18,7 @@ import torch
 from batchlab.errors import CheckpointError
 from batchlab.train.callbacks.base import CallbackList, TrainingContext, unwrap_module
 from batchlab.train.checkpoint import Checkpoint, latest_valid_checkpoint, remove_stale_staging, restore_rng
+from batchlab.train.checkpoint_contents import check_resumable
 
 if TYPE_CHECKING:
     from batchlab.train.callbacks.base import Callback
@@ -61,9 +62,14 @@ def resume_from_checkpoints(
     Raises:
         CheckpointError: the checkpoint does not fit the model.
     """
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(
+            f"--resume {directory.parent}: {str(directory)!r} is a file, not the folder of checkpoints; "
+            "move it away (the run then starts over)"
+        )
     if clean_staging:
         remove_stale_staging(directory)
-    checkpoint, problems = latest_valid_checkpoint(directory)
+    checkpoint, problems = latest_valid_checkpoint(directory, lambda found: check_resumable(found, optimizer))
     for problem in problems:
         log.warning("%s; falling back to an older checkpoint", problem)
     if checkpoint is None:

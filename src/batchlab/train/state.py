@@ -40,7 +40,8 @@ class LoopSettings:
         counts = steps_per_epoch if isinstance(steps_per_epoch, list) else [steps_per_epoch]
         by_epochs = None
         if self.epochs is not None:
-            by_epochs = sum(counts[min(e, len(counts) - 1)] for e in range(self.epochs))
+            listed = min(self.epochs, len(counts))  # closed form: epochs may be huge (early stopping ends the run)
+            by_epochs = sum(counts[:listed]) + (self.epochs - listed) * counts[-1]
         candidates = [s for s in (by_epochs, self.max_steps) if s is not None]
         return min(candidates)
 

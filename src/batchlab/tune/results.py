@@ -16,6 +16,7 @@ Every file is written atomically, so an interrupted study leaves the previous ve
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -154,7 +155,9 @@ def _link_best(study_dir: Path, best: TrialRow) -> str | None:
             tmp.unlink()
         tmp.symlink_to(target, target_is_directory=True)
         os.replace(tmp, link)  # atomic: readers see the old link or the new one
-    except OSError:
+    except OSError:  # e.g. `best` became a real folder (a study copied without its links)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         return str(study_dir / target)
     return str(study_dir / target)
 

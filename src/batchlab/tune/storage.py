@@ -92,8 +92,11 @@ def _journal(path: Path) -> StudyStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
+    from batchlab.tune.journal_repair import repair_journal
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)
         backend = JournalFileBackend(str(path), lock_obj=_flock_journal_lock(path))
     except OSError as exc:
         raise ConfigError(f"--storage {path}: cannot create the journal file ({exc.strerror})") from None

@@ -217,6 +217,7 @@ class ParquetRows:
         self._file = pq.ParquetFile(self.path)
         metadata = self._file.metadata
         self.columns = columns or list(self._file.schema_arrow.names)
+        _check_numeric_columns(self._file.schema_arrow, self.columns, self.path)
         self.num_rows = int(metadata.num_rows)
         self.row_shape = (len(self.columns),)
         self._starts = [0]
@@ -258,6 +259,21 @@ class ParquetRows:
 
     def close(self) -> None:
         self._cache.clear()
+
+
+def _check_numeric_columns(schema: Any, columns: list[str], path: Path) -> None:
+    """Streamed rows are numbers: a column of lists, structs or strings is an error naming it."""
+    import pyarrow.types as pat
+
+    for name in columns:
+        if name not in schema.names:
+            continue  # reported where the columns are chosen
+        kind = schema.field(name).type
+        if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)):
+            raise DataError(
+                f"data.source: column '{name}' of '{path}' holds {kind} values; a streamed Parquet file needs one "
+                "number per column (spread lists over columns, or drop the column)"
+            )
 
 
 class ShardRows:
@@ -335,6 +351,13 @@ def open_rows(
             raise DataError(f"data.source: '{path}' mixes .npy and .parquet shards; use one format")
         return ShardRows([open_rows(p, reader=reader, columns=columns, random_access=random_access) for p in files])
     if not path.exists():
+        from batchlab.data.sources import BUILTIN_DATASETS
+
+        if str(path) in BUILTIN_DATASETS:
+            raise DataError(
+                f"data.stream: streaming reads a .npy or Parquet file (or a folder of them) from disk, but "
+                f"'{path}' is a built-in dataset, loaded in memory; set data.stream.enabled: false"
+            )
         raise DataError(f"data.source: '{path}' does not exist")
     if path.suffix == ".parquet":
         return ParquetRows(path, columns=columns)
