@@ -18,7 +18,7 @@ def test_an_indivisible_batch_names_the_sizes_that_would_divide() -> None:
         ConfigError, match=r"train.batch_size: the global batch 100 does not divide among 3 workers; use 99 or 102"
     ):
         per_worker_batch(100, 3)
-    with pytest.raises(ConfigError, match=r"use 4$"):
+    with pytest.raises(ConfigError, match=r"use at most 2 workers or a batch of at least 4$"):
         per_worker_batch(2, 4)
 
 

@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 
 
 def repair_journal(path: Path) -> int:
-    """Remove a torn tail of the journal at ``path`` (under its ``PATH.lock``); returns the bytes removed.
+    """Remove a torn tail of the journal at ``path`` (under the journal's ``PATH.flock``); returns the bytes removed.
+
+    The lock is batchlab's journal lock (see :mod:`batchlab.tune.storage`), not ``PATH.lock``: a file of that
+    name is what Optuna's own journal lock takes, and one left there makes every Optuna writer wait 30 s.
 
     Raises:
         ConfigError: a line before the last valid record is not a record (the file is damaged in the middle).
     """
     if not path.is_file():
         return 0
-    gate = FileGate(Path(str(path) + ".lock"))
+    gate = FileGate(Path(str(path) + ".flock"))
     gate.acquire()
     try:
         data = path.read_bytes()
