@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 # Tests run in two parallel workers on two cores: one thread each avoids oversubscription. Set before
 # torch is imported so that subprocesses (CLI end-to-end tests) inherit it too.
@@ -11,6 +12,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,15 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _sigint_restored() -> Iterator[None]:
+    """A command run in-process that ends on an interrupt ignores further Ctrl-C (as a finishing process
+    should); the test process, and every process it starts afterwards, must get Python's handler back."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture
