@@ -403,6 +403,23 @@ CASES: list[Case] = [
     ),
     ("lr-find", "a single batch size in `study lr-vs-batch`", lr_study("data: {source: iris}", "--sizes", "16")),
     ("lr-find", "`study lr-vs-batch` in a batch-size study's folder", custom(_lr_study_in_a_batch_size_study)),
+    # ---- normalization (model.norm) ----
+    (
+        "config",
+        "`norm: group` with channels not divisible by `norm_groups`",
+        config("data: {source: digits}\nmodel: {name: cnn, norm: group, norm_groups: 8, channels: [12]}"),
+    ),
+    (
+        "config",
+        "`norm: ghost` with a ghost batch larger than the batch",
+        config("data: {source: iris}\nmodel: {norm: ghost, ghost_batch_size: 64}\ntrain: {batch_size: 16}"),
+    ),
+    (
+        "config",
+        "`norm: batch` with a batch of one sample in training",
+        config("data: {source: iris}\nmodel: {norm: batch}\ntrain: {batch_size: 1}"),
+    ),
+    # ---- end of normalization ----
 ]
 
 

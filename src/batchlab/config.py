@@ -348,7 +348,20 @@ class ModelConfig(_Section):
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field(
         "relu", description="activation after each hidden layer"
     )
-    batchnorm: bool = Field(False, description="batch normalization after each hidden layer / convolution")
+    batchnorm: bool = Field(
+        False, description="batch normalization after each hidden layer / convolution (the same as norm: batch)"
+    )
+    norm: Literal["batch", "ghost", "group", "layer", "none"] | None = Field(
+        None,
+        description=(
+            "normalization after each hidden layer / convolution: batch, ghost (batch norm over ghost batches), "
+            "group, layer, none; null: batch when batchnorm is true, else none"
+        ),
+    )
+    ghost_batch_size: int = Field(
+        32, ge=2, description="norm: ghost: samples per ghost batch (batch statistics per slice of this size)"
+    )
+    norm_groups: int = Field(8, ge=1, description="norm: group: channel groups (must divide every width it normalizes)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
     channels: list[Annotated[int, Field(gt=0)]] = Field(
         default_factory=lambda: [32, 64],
@@ -380,6 +393,24 @@ class ModelConfig(_Section):
         if value % 2 == 0:
             raise ValueError(f"expected an odd kernel size (1, 3, 5, ...), got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _resolve_norm(self) -> ModelConfig:
+        """``norm`` wins when given; else ``batchnorm`` picks batch or none. Both end up consistent."""
+        norm = self.norm if self.norm is not None else ("batch" if self.batchnorm else "none")
+        object.__setattr__(self, "norm", norm)
+        object.__setattr__(self, "batchnorm", norm == "batch")
+        if norm == "group":
+            widths = [("hidden", w) for w in self.hidden]
+            if self.name == "cnn":
+                widths = [("channels", w) for w in self.channels] + widths
+            for field, width in widths:
+                if width % self.norm_groups:
+                    raise ValueError(
+                        f"norm_groups={self.norm_groups} must divide every width that norm: group normalizes, "
+                        f"but {field} holds {width}; set norm_groups to a divisor of {width} or change {field}"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:
@@ -750,6 +781,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
                 raise ConfigError(f"--set {text!r}: {'.'.join(path[: i + 1])} is not a section")
             node = child
         node[path[-1]] = value
+        if path == ["model", "batchnorm"]:
+            node.pop("norm", None)  # the synonym set later wins over a norm written before (a saved config's)
     return raw
 
 
