@@ -421,6 +421,8 @@ class ModelConfig(_Section):
 
 # -------------------------------------------------------------------------------------------- train
 
+PRECISE_BN_BATCHES = 200  # train.precise_bn: true
+
 
 class OptimizerConfig(_Section):
     """The optimizer and its hyperparameters."""
@@ -558,6 +560,14 @@ class TrainConfig(_Section):
     val_every_steps: int | None = Field(
         None, gt=0, description="validate every N optimizer steps instead of every epoch"
     )
+    precise_bn: int = Field(
+        0,
+        ge=0,
+        description=(
+            "before each evaluation, recompute batch-norm running statistics as the average over this many "
+            "training batches (0: off; true: 200)"
+        ),
+    )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     seed: int = Field(0, description="seed for weights, batch order, dropout and augmentation")
@@ -586,6 +596,13 @@ class TrainConfig(_Section):
                 f'expected a positive integer, "full" or a token budget like "4096tokens", '
                 f"got {json.dumps(value, default=str)}"
             )
+        return value
+
+    @field_validator("precise_bn", mode="before")
+    @classmethod
+    def _precise_bn(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return PRECISE_BN_BATCHES if value else 0
         return value
 
     @field_validator("device")

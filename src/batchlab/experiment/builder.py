@@ -191,6 +191,7 @@ def loop_settings(config: Config, min_batch: int = 1) -> LoopSettings:
         val_every_steps=train.val_every_steps,
         precision=train.precision,
         min_micro_batch=min_batch,
+        precise_bn=train.precise_bn,
     )
 
 
