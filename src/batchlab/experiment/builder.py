@@ -363,7 +363,12 @@ def _data_parallel(
     """Wrap in DistributedDataParallel under several workers (batch norm synchronized on request)."""
     if not workers.enabled:
         return model
-    if config.model.sync_batchnorm:
+    if config.model.sync_batchnorm and has_batchnorm(model):
+        if device.type != "cuda":
+            raise ConfigError(
+                f"model.sync_batchnorm: true needs CUDA devices (this run is on {device.type}); without it each "
+                "worker normalizes its own share of the batch, as model.norm: ghost does in one process"
+            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     device_ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
