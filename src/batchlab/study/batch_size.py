@@ -120,6 +120,7 @@ def run_batch_size_study(
             f"--target: {study.target.metric!r} is not a metric of this data; "
             f"available: {', '.join(available_metrics(data))}"
         )
+    _check_batch_norm_sizes(config, sizes)
     cells = [(size, seed) for size in sizes for seed in study.seeds]
     configs = {
         cell_name(s, seed): cell_config(config, s, seed, study.settings, train_samples, data=data) for s, seed in cells
@@ -154,6 +155,19 @@ def run_batch_size_study(
         directory.write_cell(name, record)
         say(f"{prefix}: {_cell_line(record, size, study.target)}")
     return directory.cells()
+
+
+def _check_batch_norm_sizes(config: Config, sizes: list[BatchSize]) -> None:
+    """Batch norm (and ghost batch norm) cannot train on batches of one sample: refuse before any cell runs."""
+    if config.model.norm not in ("batch", "ghost"):
+        return
+    for size in sizes:
+        if size.unit == "samples" and size.value < 2:
+            raise ConfigError(
+                f"--sizes: batch size {size.value} is too small for batch normalization (model.norm: "
+                f"{config.model.norm}), which needs at least 2 samples per batch; leave it out, or use "
+                "model.norm: group, layer or none"
+            )
 
 
 def _study_record(
