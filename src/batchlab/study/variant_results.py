@@ -4,8 +4,8 @@ naming where each variant wins.
 Three quantities are compared at each batch size that at least two variants trained: the final value of
 the study's metric (higher or lower is better by the metric), the steps to the target (fewer is better;
 only variants that reached it), and the generalization gap (train minus validation of the final weights;
-closer to 0 is better). Means are over seeds; a win by less than the larger of the two seed standard
-deviations is flagged as within the seed spread.
+closer to 0 is better; with a target, among the variants that reached it). Means are over seeds; a win
+by less than the larger of the two seed standard deviations is flagged as within the seed spread.
 """
 
 from __future__ import annotations
@@ -89,11 +89,12 @@ def compare_variants(field: str, analyses: Mapping[str, StudyAnalysis]) -> Varia
     winners: dict[str, dict[int, str]] = {}
     close: dict[str, set[int]] = {}
     for quantity in QUANTITIES:
-        winners[quantity], close[quantity] = _winners(rows, quantity, better[quantity])
+        winners[quantity], close[quantity] = _winners(rows, quantity, better[quantity], target is not None)
     names = {
         "final": f"final {metric}",
         "steps_to_target": f"steps to {target}" if target else "steps to target",
-        "gap": "generalization gap (train - validation)",
+        "gap": "generalization gap (train - validation)"
+        + (", among variants that reached the target" if target else ""),
     }
     conclusions = []
     for quantity in QUANTITIES:
@@ -111,16 +112,22 @@ def compare_variants(field: str, analyses: Mapping[str, StudyAnalysis]) -> Varia
 
 
 def _winners(
-    rows: Sequence[dict[str, Any]], quantity: str, key: Callable[[float], float]
+    rows: Sequence[dict[str, Any]], quantity: str, key: Callable[[float], float], has_target: bool
 ) -> tuple[dict[int, str], set[int]]:
-    """Best variant per batch size (sizes at least two variants have a value at), and sizes won narrowly."""
+    """Best variant per batch size, and the sizes won narrowly.
+
+    The final metric compares every variant (at sizes two or more have); with a target, steps and the gap
+    compare only the variants that reached it there (a run that learned nothing has no gap to speak of),
+    and a single one wins alone.
+    """
     winners: dict[int, str] = {}
     close: set[int] = set()
     for size, group in itertools.groupby(sorted(rows, key=lambda r: r["batch_size"]), key=lambda r: r["batch_size"]):
         scored = [r for r in group if r[f"{quantity}_mean"] is not None]
-        if quantity == "steps_to_target":
+        only_reached = quantity == "steps_to_target" or (quantity == "gap" and has_target)
+        if only_reached:
             scored = [r for r in scored if r["reached"]]
-        if len(scored) < 2 and not (quantity == "steps_to_target" and len(scored) == 1):
+        if not scored or (len(scored) < 2 and not only_reached):
             continue
         ranked = sorted(scored, key=lambda r: key(float(r[f"{quantity}_mean"])))
         best = key(float(ranked[0][f"{quantity}_mean"]))
