@@ -85,3 +85,22 @@ def test_a_lower_is_better_metric_and_the_seed_spread() -> None:
     assert "Best final val_loss: a at every batch size compared (16-64). Within the seed spread at 16." in (
         comparison.conclusions
     )
+
+
+def test_study_fingerprints_leave_out_norm_fields_that_change_nothing() -> None:
+    from batchlab.study.directory import without_unused_norm_fields
+
+    def shared(model: dict, **train: object) -> dict:
+        return without_unused_norm_fields(make_config({"model": model, "train": train}).model_dump(mode="json"))
+
+    # A study started before model.norm existed has none of these keys in its fingerprint.
+    for model in ({}, {"batchnorm": True}, {"norm": "batch"}, {"norm": "none"}):
+        config = shared(model)
+        assert not {"norm", "ghost_batch_size", "norm_groups"} & set(config["model"])
+        assert "precise_bn" not in config["train"]
+    assert shared({"batchnorm": True}) == shared({"norm": "batch"})
+    group = shared({"norm": "group", "norm_groups": 4})["model"]
+    assert (group["norm"], group["norm_groups"], group["batchnorm"]) == ("group", 4, False)
+    assert "ghost_batch_size" not in group
+    assert shared({"norm": "ghost"})["model"]["ghost_batch_size"] == 32
+    assert shared({}, precise_bn=50)["train"]["precise_bn"] == 50

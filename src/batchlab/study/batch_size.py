@@ -27,7 +27,7 @@ from batchlab.data.pipeline import prepare_data
 from batchlab.errors import ConfigError
 from batchlab.plural import counted
 from batchlab.study.cell import CellSettings, cell_config, cell_name, run_cell
-from batchlab.study.directory import StudyDirectory, fingerprint
+from batchlab.study.directory import StudyDirectory, fingerprint, without_unused_norm_fields
 from batchlab.study.plan import EpochPlan, epoch_plan, has_tokens
 from batchlab.study.sizes import BatchSize, SizeSpec, SizeUnit, resolve_sizes, size_unit
 
@@ -179,7 +179,7 @@ def _study_record(
     unit: SizeUnit,
     full: EpochPlan,
 ) -> dict[str, Any]:
-    shared_config = config.model_dump(mode="json")
+    shared_config = without_unused_norm_fields(config.model_dump(mode="json"))
     shared_config.pop("name", None)
     shared_config["train"].pop("batch_size", None)
     shared_config["train"].pop("seed", None)
