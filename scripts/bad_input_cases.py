@@ -1190,3 +1190,21 @@ CASES += [
         fault=lambda: _locked("tune", "tuning study directory"),
     ),
 ]
+
+CASES += [
+    Case(
+        "config",
+        "`norm: group` with channels not divisible by `norm_groups`",
+        config("data: {source: digits}\nmodel: {name: cnn, norm: group, norm_groups: 8, channels: [12]}"),
+    ),
+    Case(
+        "config",
+        "`norm: ghost` with a ghost batch larger than the batch",
+        config("data: {source: iris}\nmodel: {norm: ghost, ghost_batch_size: 64}\ntrain: {batch_size: 16}"),
+    ),
+    Case(
+        "config",
+        "`norm: batch` with a batch of one sample in training",
+        config("data: {source: iris}\nmodel: {norm: batch}\ntrain: {batch_size: 1}"),
+    ),
+]

@@ -367,7 +367,20 @@ class ModelConfig(_Section):
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"] = Field(
         "relu", description="activation after each hidden layer"
     )
-    batchnorm: bool = Field(False, description="batch normalization after each hidden layer / convolution")
+    batchnorm: bool = Field(
+        False, description="batch normalization after each hidden layer / convolution (the same as norm: batch)"
+    )
+    norm: Literal["batch", "ghost", "group", "layer", "none"] | None = Field(
+        None,
+        description=(
+            "normalization after each hidden layer / convolution: batch, ghost (batch norm over ghost batches), "
+            "group, layer, none; null: batch when batchnorm is true, else none"
+        ),
+    )
+    ghost_batch_size: int = Field(
+        32, ge=2, description="norm: ghost: samples per ghost batch (batch statistics per slice of this size)"
+    )
+    norm_groups: int = Field(8, ge=1, description="norm: group: channel groups (must divide every width it normalizes)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
     channels: list[Annotated[int, Field(gt=0)]] = Field(
         default_factory=lambda: [32, 64],
@@ -401,6 +414,24 @@ class ModelConfig(_Section):
         return value
 
     @model_validator(mode="after")
+    def _resolve_norm(self) -> ModelConfig:
+        """``norm`` wins when given; else ``batchnorm`` picks batch or none. Both end up consistent."""
+        norm = self.norm if self.norm is not None else ("batch" if self.batchnorm else "none")
+        object.__setattr__(self, "norm", norm)
+        object.__setattr__(self, "batchnorm", norm == "batch")
+        if norm == "group":
+            widths = [("hidden", w) for w in self.hidden]
+            if self.name == "cnn":
+                widths = [("channels", w) for w in self.channels] + widths
+            for field, width in widths:
+                if width % self.norm_groups:
+                    raise ValueError(
+                        f"norm_groups={self.norm_groups} must divide every width that norm: group normalizes, "
+                        f"but {field} holds {width}; set norm_groups to a divisor of {width} or change {field}"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:
         if self.name in ("transformer", "gpt") and self.embed % self.heads:
             raise ValueError(f"heads={self.heads} must divide embed={self.embed} (each head gets embed / heads)")
@@ -408,6 +439,8 @@ class ModelConfig(_Section):
 
 
 # -------------------------------------------------------------------------------------------- train
+
+PRECISE_BN_BATCHES = 200  # train.precise_bn: true
 
 
 class OptimizerConfig(_Section):
@@ -558,6 +591,14 @@ class TrainConfig(_Section):
     val_every_steps: int | None = Field(
         None, gt=0, description="validate every N optimizer steps instead of every epoch"
     )
+    precise_bn: int = Field(
+        0,
+        ge=0,
+        description=(
+            "before each evaluation, recompute batch-norm running statistics as the average over this many "
+            "training batches (0: off; true: 200)"
+        ),
+    )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     log: LogConfig = Field(default_factory=LogConfig)
@@ -591,6 +632,13 @@ class TrainConfig(_Section):
                 f'expected a positive integer, "full" or a token budget like "4096tokens", '
                 f"got {json.dumps(value, default=str)}"
             )
+        return value
+
+    @field_validator("precise_bn", mode="before")
+    @classmethod
+    def _precise_bn(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return PRECISE_BN_BATCHES if value else 0
         return value
 
     @field_validator("device")
@@ -788,6 +836,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
                 raise ConfigError(f"--set {text!r}: {'.'.join(path[: i + 1])} is not a section")
             node = child
         node[path[-1]] = value
+        if path == ["model", "batchnorm"]:
+            node.pop("norm", None)  # the synonym set later wins over a norm written before (a saved config's)
     return raw
 
 

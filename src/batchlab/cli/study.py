@@ -5,6 +5,7 @@
     batchlab study batch-size CONFIG --sizes 1,8,32,full --target val_accuracy=0.95 [--seeds 3]
         [--budget 20epochs|5000steps|1e6samples|2e6tokens] [--lr-scaling none|linear|sqrt] [--base-batch 32]
         [--warmup 200steps] [--evals-per-epoch 4] [--stop-at-target] [--study-dir DIR] [--set k=v ...]
+        [--vary model.norm=batch,group,none]
     batchlab study batch-size TEXT_CONFIG --sizes 2^9..2^13tokens --target val_accuracy=0.95 [--base-batch 2048tokens]
     batchlab study noise-scale CONFIG [--every-steps 10] [--micro-batches 4] [--study-dir DIR] ...
     batchlab study max-batch CONFIG [--memory 4GB] [--effective-batch 1024] [--safety 0.1] [--study-dir DIR]
@@ -99,6 +100,14 @@ def batch_size(
     early_stopping: Annotated[
         bool, typer.Option("--early-stopping", help="Keep the config's early stopping (off by default).")
     ] = False,
+    vary: Annotated[
+        str | None,
+        typer.Option(
+            "--vary",
+            help="One sweep per value of a config field, compared in one table and overlaid plots: "
+            "model.norm=batch,group,none (any field, a comma list of values).",
+        ),
+    ] = None,
     study_dir: StudyDirOption = None,
     set_: SetOption = None,
     progress: ProgressOption = False,
@@ -118,6 +127,14 @@ def batch_size(
         settings=_settings(budget, lr_scaling, base_batch, warmup, evals_per_epoch, stop_at_target, early_stopping),
     )
     directory = study_dir or Path("studies") / cfg.name
+    if vary is not None:
+        from batchlab.report.variant_report import report_variant_study
+        from batchlab.study.variants import parse_vary, run_variant_study
+
+        variation = parse_vary(vary)
+        run_variant_study(cfg, study, directory, variation, progress=progress, console=console, command=_command())
+        report_variant_study(directory, console)
+        return
     run_batch_size_study(cfg, study, directory, progress=progress, console=console, command=_command())
     report_batch_size_study(directory, console)
 

@@ -36,6 +36,7 @@ from batchlab.experiment.components import (
     train_batches,
 )
 from batchlab.models import build_model
+from batchlab.models.masked_norm import MaskedBatchNorm2d
 from batchlab.models.size import check_model_fits
 from batchlab.train.callbacks import Callback, EarlyStopping, NaNGuard
 from batchlab.train.callbacks.padding import PaddingMeter
@@ -203,6 +204,7 @@ def loop_settings(config: Config, min_batch: int = 1) -> LoopSettings:
         val_every_steps=train.val_every_steps,
         precision=train.precision,
         min_micro_batch=min_batch,
+        precise_bn=train.precise_bn,
     )
 
 
@@ -248,7 +250,7 @@ def lr_for_batch(config: Config, effective_batch: int) -> float:
 
 def has_batchnorm(model: torch.nn.Module) -> bool:
     """Whether ``model`` holds a batch-normalization layer (its training statistics need 2+ samples)."""
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm | MaskedBatchNorm2d) for m in model.modules())
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -312,18 +314,36 @@ def _kind_phrase(kind: str) -> str:
 
 
 def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, custom: str | None) -> None:
-    """Batch normalization cannot train on a micro-batch of one sample: say so before training."""
+    """Batch normalization cannot train on one sample, nor ghost batches exceed the batch: say so before training.
+
+    The batch a forward pass sees is ``train.batch_size`` per worker (accumulation repeats it, see
+    docs/normalization.md), so that is what the batch-norm statistics come from.
+    """
     size = config.train.batch_size
-    if min_batch < 2 or not isinstance(size, int):
+    if not isinstance(size, int):
         return
     per_step = size // max(1, workers.world_size) if workers.enabled else size
-    if per_step < 2:
-        where = f"the custom module {custom}" if custom else "the model (model.batchnorm: true)"
-        share = f" (per worker: {per_step})" if workers.enabled else ""
+    share = f" (per worker: {per_step})" if workers.enabled else ""
+    norm = config.model.norm
+    if min_batch >= 2 and per_step < 2:
+        where = f"the custom module {custom}" if custom else f"the model (model.norm: {norm})"
         raise ConfigError(
             f"train.batch_size: {size}{share} is too small for batch normalization in {where}, which needs "
-            "at least 2 samples per batch; use a batch size of 2 or more, or model.batchnorm: false"
+            "at least 2 samples per batch in training; use a batch size of 2 or more, or model.norm: group, "
+            "layer or none"
         )
+    if custom is None and norm == "ghost":
+        ghost = config.model.ghost_batch_size
+        if ghost > per_step:
+            raise ConfigError(
+                f"model.ghost_batch_size: {ghost} is larger than the batch each forward pass sees, "
+                f"train.batch_size: {size}{share}; use a ghost size of at most {per_step}, or model.norm: batch"
+            )
+        if workers.enabled and config.model.sync_batchnorm:
+            raise ConfigError(
+                "model.sync_batchnorm: true would make ghost batch norm (model.norm: ghost) plain batch norm "
+                "over all workers; use one of the two"
+            )
 
 
 def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> None:
@@ -356,7 +376,12 @@ def _data_parallel(
     """Wrap in DistributedDataParallel under several workers (batch norm synchronized on request)."""
     if not workers.enabled:
         return model
-    if config.model.sync_batchnorm:
+    if config.model.sync_batchnorm and has_batchnorm(model):
+        if device.type != "cuda":
+            raise ConfigError(
+                f"model.sync_batchnorm: true needs CUDA devices (this run is on {device.type}); without it each "
+                "worker normalizes its own share of the batch, as model.norm: ghost does in one process"
+            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     device_ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)

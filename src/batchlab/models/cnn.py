@@ -8,6 +8,7 @@ from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.models.activations import make_activation
 from batchlab.models.mlp import dense_block
+from batchlab.models.norms import norm_layer
 
 __all__ = ["build_cnn"]
 
@@ -16,7 +17,7 @@ def build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) 
     """Build conv blocks, one per entry of ``cfg.channels``, then Flatten → dense head → Linear(num_outputs).
 
     A block is Conv2d(kernel_size, padding=kernel_size // 2, so height and width are kept) →
-    (BatchNorm2d, and then the conv has no bias) → activation → MaxPool2d(2) → (Dropout). The pooling
+    (the norm of ``cfg.norm``, and then the conv has no bias) → activation → MaxPool2d(2) → (Dropout). The pooling
     halves height and width (rounding down) and is left out of a block whose input is already smaller
     than 2 pixels in either direction, so deep stacks work on small images (8×8 digits) as well as
     large ones. Dropout is element-wise (``nn.Dropout``, as in PyTorch's MNIST example), with
@@ -25,7 +26,7 @@ def build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) 
 
     Args:
         cfg: the ``model`` section (``channels``, ``kernel_size``, ``hidden``, ``activation``,
-            ``batchnorm``, ``dropout``).
+            ``norm`` and its options, ``dropout``).
         input_shape: one image's ``(channels, height, width)``, in pixels.
         num_outputs: width of the output (classes, or regression targets).
 
@@ -48,11 +49,12 @@ def build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) 
     channels, height, width = input_shape
     layers: list[nn.Module] = []
     for out_channels in cfg.channels:
+        norm = norm_layer(cfg, out_channels, maps=True)
         layers.append(
-            nn.Conv2d(channels, out_channels, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batchnorm)
+            nn.Conv2d(channels, out_channels, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=norm is None)
         )
-        if cfg.batchnorm:
-            layers.append(nn.BatchNorm2d(out_channels))
+        if norm is not None:
+            layers.append(norm)
         layers.append(make_activation(cfg.activation))
         if height >= 2 and width >= 2:
             layers.append(nn.MaxPool2d(2))

@@ -8,26 +8,29 @@ from torch import nn
 
 from batchlab.config import ModelConfig
 from batchlab.models.activations import make_activation
+from batchlab.models.norms import norm_layer
 
 __all__ = ["build_mlp", "dense_block", "dense_head"]
 
 
 def dense_block(in_features: int, out_features: int, cfg: ModelConfig) -> list[nn.Module]:
-    """Layers of one hidden layer: Linear → (BatchNorm1d) → activation → (Dropout).
+    """Layers of one hidden layer: Linear → (norm) → activation → (Dropout).
 
-    The Linear layer has no bias when batch normalization follows it (the norm's shift replaces it).
+    The norm is ``cfg.norm``'s (see :mod:`batchlab.models.norms`); the Linear layer has no bias when
+    a norm follows it (the norm's shift replaces it).
 
     Args:
         in_features: input width.
         out_features: output width (units of the layer).
-        cfg: the ``model`` section (``activation``, ``batchnorm``, ``dropout``).
+        cfg: the ``model`` section (``activation``, ``norm`` and its options, ``dropout``).
 
     Returns:
         The layers, in order, mapping ``(batch, in_features)`` to ``(batch, out_features)``.
     """
-    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not cfg.batchnorm)]
-    if cfg.batchnorm:
-        layers.append(nn.BatchNorm1d(out_features))
+    norm = norm_layer(cfg, out_features, maps=False)
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=norm is None)]
+    if norm is not None:
+        layers.append(norm)
     layers.append(make_activation(cfg.activation))
     if cfg.dropout > 0:
         layers.append(nn.Dropout(cfg.dropout))

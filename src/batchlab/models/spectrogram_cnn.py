@@ -9,16 +9,30 @@ from batchlab.config import ModelConfig
 from batchlab.errors import ConfigError
 from batchlab.inputs import InputSpec
 from batchlab.models.activations import dropout_layer, make_activation
-from batchlab.models.masked_norm import MaskedBatchNorm2d
+from batchlab.models.masked_norm import MaskedBatchNorm2d, MaskedGroupNorm
 from batchlab.models.masks import valid_mask
 from batchlab.models.mlp import dense_head
 from batchlab.models.pooling import masked_max, masked_mean
 
-__all__ = ["SpectrogramBlock", "SpectrogramCNN"]
+__all__ = ["SpectrogramBlock", "SpectrogramCNN", "masked_norm"]
+
+
+def masked_norm(cfg: ModelConfig, channels: int) -> MaskedBatchNorm2d | MaskedGroupNorm | None:
+    """The padding-aware norm of ``cfg.norm`` for a map of ``channels`` channels (``None``: norm none).
+
+    batch and ghost: :class:`MaskedBatchNorm2d` (ghost: with ``cfg.ghost_batch_size``); group:
+    :class:`MaskedGroupNorm` of ``cfg.norm_groups`` groups; layer: one group.
+    """
+    norm = cfg.norm or ("batch" if cfg.batchnorm else "none")
+    if norm in ("batch", "ghost"):
+        return MaskedBatchNorm2d(channels, ghost_size=cfg.ghost_batch_size if norm == "ghost" else None)
+    if norm in ("group", "layer"):
+        return MaskedGroupNorm(cfg.norm_groups if norm == "group" else 1, channels)
+    return None
 
 
 class SpectrogramBlock(nn.Module):
-    """Conv2d → (masked BatchNorm) → activation → 2×2 max-pool → dropout, keeping padding at zero.
+    """Conv2d → (masked norm, :func:`masked_norm`) → activation → 2×2 max-pool → dropout, keeping padding at zero.
 
     The convolution keeps the map's size (``padding = kernel_size // 2``); since padded frames are
     zero on the way in, a valid frame next to the padding sees exactly the zeros it would see at
@@ -29,15 +43,15 @@ class SpectrogramBlock(nn.Module):
     Args:
         in_channels: channels of the input map.
         out_channels: channels of the output map.
-        cfg: the ``model`` section: ``kernel_size``, ``batchnorm``, ``activation``, ``dropout``.
+        cfg: the ``model`` section: ``kernel_size``, ``norm`` and its options, ``activation``, ``dropout``.
         pool_freq: halve the frequency axis as well as time.
     """
 
     def __init__(self, in_channels: int, out_channels: int, cfg: ModelConfig, pool_freq: bool) -> None:
         super().__init__()
         size = cfg.kernel_size
-        self.conv = nn.Conv2d(in_channels, out_channels, size, padding=size // 2, bias=not cfg.batchnorm)
-        self.norm = MaskedBatchNorm2d(out_channels) if cfg.batchnorm else None
+        self.norm = masked_norm(cfg, out_channels)
+        self.conv = nn.Conv2d(in_channels, out_channels, size, padding=size // 2, bias=self.norm is None)
         self.activation = make_activation(cfg.activation)
         self.pool = nn.MaxPool2d((2 if pool_freq else 1, 2), ceil_mode=True)
         self.dropout = dropout_layer(cfg.dropout)
@@ -78,7 +92,7 @@ class SpectrogramCNN(nn.Module):
     Args:
         spec: a ``frames`` input, ``spec.shape == (features,)``.
         num_outputs: output width (classes, or regression targets).
-        cfg: the ``model`` section: ``channels``, ``kernel_size``, ``batchnorm``, ``activation``,
+        cfg: the ``model`` section: ``channels``, ``kernel_size``, ``norm`` and its options, ``activation``,
             ``dropout``, ``hidden``.
 
     Raises:

@@ -57,8 +57,8 @@ def report_path(path: str | Path, console: Console) -> None:
     """Report whatever ``path`` holds: a run directory, a study, a tuning study or a range test.
 
     A run directory has ``run.json``; a batch-size or learning-rate study ``study.json`` (its ``kind``
-    tells which); a tuning study ``tune.json``; a range test ``lr_find.json`` (alone, or in a run directory,
-    which then reports both).
+    tells which); a variant study (``--vary``) ``variants.json``; a tuning study ``tune.json``; a range
+    test ``lr_find.json`` (alone, or in a run directory, which then reports both).
     """
     from batchlab.errors import CheckpointError
 
@@ -78,6 +78,10 @@ def report_path(path: str | Path, console: Console) -> None:
         from batchlab.report.study_summary import report_batch_size_study
 
         report_batch_size_study(path, console)
+    elif (path / "variants.json").exists():
+        from batchlab.report.variant_report import report_variant_study
+
+        report_variant_study(path, console)
     elif (path / "tune.json").exists():
         from batchlab.report.tune_summary import report_tune_study
 

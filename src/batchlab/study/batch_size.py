@@ -27,7 +27,7 @@ from batchlab.data.pipeline import prepare_data
 from batchlab.errors import ConfigError
 from batchlab.plural import counted
 from batchlab.study.cell import CellSettings, cell_config, cell_name, run_cell
-from batchlab.study.directory import StudyDirectory, fingerprint
+from batchlab.study.directory import StudyDirectory, fingerprint, without_unused_norm_fields
 from batchlab.study.plan import EpochPlan, epoch_plan, has_tokens
 from batchlab.study.sizes import BatchSize, SizeSpec, SizeUnit, resolve_sizes, size_unit
 
@@ -120,6 +120,7 @@ def run_batch_size_study(
             f"--target: {study.target.metric!r} is not a metric of this data; "
             f"available: {', '.join(available_metrics(data))}"
         )
+    _check_batch_norm_sizes(config, sizes)
     cells = [(size, seed) for size in sizes for seed in study.seeds]
     configs = {
         cell_name(s, seed): cell_config(config, s, seed, study.settings, train_samples, data=data) for s, seed in cells
@@ -157,6 +158,19 @@ def run_batch_size_study(
         return directory.cells()
 
 
+def _check_batch_norm_sizes(config: Config, sizes: list[BatchSize]) -> None:
+    """Batch norm (and ghost batch norm) cannot train on batches of one sample: refuse before any cell runs."""
+    if config.model.norm not in ("batch", "ghost"):
+        return
+    for size in sizes:
+        if size.unit == "samples" and size.value < 2:
+            raise ConfigError(
+                f"--sizes: batch size {size.value} is too small for batch normalization (model.norm: "
+                f"{config.model.norm}), which needs at least 2 samples per batch; leave it out, or use "
+                "model.norm: group, layer or none"
+            )
+
+
 def _study_record(
     config: Config,
     study: BatchSizeStudy,
@@ -166,7 +180,7 @@ def _study_record(
     unit: SizeUnit,
     full: EpochPlan,
 ) -> dict[str, Any]:
-    shared_config = config.model_dump(mode="json")
+    shared_config = without_unused_norm_fields(config.model_dump(mode="json"))
     shared_config.pop("name", None)
     shared_config["train"].pop("batch_size", None)
     shared_config["train"].pop("seed", None)

@@ -162,6 +162,9 @@ def cell_config(
     raw["name"] = f"{config.name}-{cell_name(size, seed)}"
     train["batch_size"] = size.spec
     train["seed"] = seed
+    if config.model.norm == "ghost" and size.unit == "samples":
+        # A cell whose batch is smaller than a ghost batch normalizes its whole batch (plain batch norm).
+        raw["model"]["ghost_batch_size"] = max(2, min(config.model.ghost_batch_size, size.value))
     plan = _cell_plan(make_config(raw), size, data, train_samples)
     # A samples budget keeps its historical meaning for sizes in samples (B samples per step); a token
     # budget's batches hold varying numbers of samples, so their mean over the epoch is used.

@@ -30,7 +30,7 @@ from batchlab.atomic import write_text
 from batchlab.errors import CheckpointError, ConfigError
 from batchlab.locking import DirectoryLock
 
-__all__ = ["StudyDirectory"]
+__all__ = ["StudyDirectory", "without_unused_norm_fields"]
 
 STUDY_FILE = "study.json"
 CELL_FILE = "cell.json"
@@ -158,6 +158,26 @@ class StudyDirectory:
             return []
         records = [r for r in (self.cell(p.name) for p in sorted(self.runs.iterdir()) if p.is_dir()) if r]
         return sorted(records, key=lambda r: (int(r.get("token_budget") or r["batch_size"]), int(r["seed"])))
+
+
+def without_unused_norm_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """A dumped config without the normalization fields that change nothing for it, in place.
+
+    ``model.norm`` batch / none says what ``model.batchnorm`` says, ``ghost_batch_size`` and
+    ``norm_groups`` only matter for ghost and group norm, and ``train.precise_bn: 0`` is off: leaving
+    them out keeps the fingerprint of a study started before those fields existed.
+    """
+    model, train = config.get("model", {}), config.get("train", {})
+    norm = model.get("norm")
+    if norm in ("batch", "none") and model.get("batchnorm") == (norm == "batch"):
+        model.pop("norm", None)
+    if norm != "ghost":
+        model.pop("ghost_batch_size", None)
+    if norm != "group":
+        model.pop("norm_groups", None)
+    if not train.get("precise_bn"):
+        train.pop("precise_bn", None)
+    return config
 
 
 def fingerprint(shared: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ from batchlab.lr_range.curve import RULES
 from batchlab.lr_range.files import JSON_FILE, RangeDirectory
 from batchlab.lr_range.range_test import RangeSettings, check_rule, run_lr_find
 from batchlab.plural import counted
-from batchlab.study.directory import StudyDirectory, fingerprint
+from batchlab.study.directory import StudyDirectory, fingerprint, without_unused_norm_fields
 from batchlab.study.sizes import BatchSize, SizeSpec, resolve_sizes, size_unit
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def _study_record(
     unit: str,
     command: str | None,
 ) -> dict[str, Any]:
-    shared_config = config.model_dump(mode="json")
+    shared_config = without_unused_norm_fields(config.model_dump(mode="json"))
     shared_config.pop("name", None)
     shared_config["train"].pop("batch_size", None)
     shared_config["train"].pop("seed", None)

@@ -82,7 +82,9 @@ def epoch_plan(config: Config, data: PreparedData) -> EpochPlan:
     """
     split = data.train
     if isinstance(split, (SequenceSplit, TokenStream)):
-        batches: Any = train_batches(config, data, torch.device("cpu"), min_batch=2 if config.model.batchnorm else 1)
+        batches: Any = train_batches(
+            config, data, torch.device("cpu"), min_batch=2 if config.model.norm in ("batch", "ghost") else 1
+        )
         plan = batches.plan(0)
         samples = sum(len(rows) for rows in plan)
         if not has_tokens(data):

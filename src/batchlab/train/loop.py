@@ -26,6 +26,7 @@ from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distrib
 from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
 from batchlab.train.fused_step import OptimizerStep
 from batchlab.train.objective import Objective
+from batchlab.train.precise_bn import recompute_batch_norm
 from batchlab.train.precision import Precision
 from batchlab.train.state import LoopSettings, LoopState
 
@@ -90,7 +91,7 @@ def fit(
     hooks.on_train_begin(state)
     closed = state.step  # the last step whose on_step_closed ran (a resumed step was closed when saved)
     if _row_pending(state, settings, train):  # resumed from a checkpoint written before its step's row
-        _evaluate(model, val, objective, running, state, context, hooks, started)
+        _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
     while not _finished(state, settings) or _epoch_unclosed(state, train):
         hooks.on_epoch_begin(state)
         model.train()
@@ -119,7 +120,7 @@ def fit(
             state.step += 1
             hooks.on_step_end(state)
             if settings.val_every_steps and state.step % settings.val_every_steps == 0:
-                _evaluate(model, val, objective, running, state, context, hooks, started)
+                _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
             if state.stop or (settings.max_steps is not None and state.step >= settings.max_steps):
                 break
             if state.batch < batches_in_epoch:  # the epoch's last step closes with the epoch, below
@@ -132,7 +133,7 @@ def fit(
         # A row closes a whole epoch, or the last steps before the end; a stop mid-epoch (interrupt,
         # divergence) leaves no half-epoch row behind.
         if (settings.val_every_steps is None and epoch_done) or _ends_unevaluated(state, settings):
-            _evaluate(model, val, objective, running, state, context, hooks, started)
+            _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
         hooks.on_epoch_end(state)
         if state.step != closed:  # after the step's row, the epoch's close and any stop decision
             hooks.on_step_closed(state)
@@ -206,6 +207,7 @@ def _finish_reason(state: LoopState, settings: LoopSettings) -> str:
 
 def _evaluate(
     model: torch.nn.Module,
+    train: Batches,
     val: Batches | None,
     objective: Objective,
     running: RunningSums,
@@ -213,8 +215,21 @@ def _evaluate(
     context: TrainingContext,
     hooks: CallbackList,
     started: float,
+    settings: LoopSettings,
 ) -> None:
-    """Close a metrics row: training sums since the last row, then validation, then the hook."""
+    """Close a metrics row: training sums since the last row, then validation, then the hook.
+
+    With ``settings.precise_bn``, batch-norm statistics are first recomputed on the first training
+    batches of the current epoch (see :mod:`batchlab.train.precise_bn`).
+    """
+    if settings.precise_bn:
+        recompute_batch_norm(
+            model,
+            train.epoch(state.epoch),
+            settings.precise_bn,
+            micro_batches=settings.accumulate,
+            min_micro=settings.min_micro_batch,
+        )
     logs: dict[str, Any] = {"epoch": state.epoch if state.batch == 0 else state.epoch + 1, "step": state.step}
     logs["samples"] = state.samples
     logs.update(running.read_and_reset())

@@ -20,6 +20,9 @@ class LoopSettings:
         grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
         val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
         precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision (see :mod:`batchlab.train.precision`).
+        min_micro_batch: the smallest micro-batch (2 with batch norm).
+        precise_bn: before each evaluation, recompute batch-norm statistics over this many training
+            batches (see :mod:`batchlab.train.precise_bn`); 0: off.
     """
 
     epochs: int | None = 10
@@ -29,6 +32,7 @@ class LoopSettings:
     val_every_steps: int | None = None
     precision: str = "fp32"
     min_micro_batch: int = 1
+    precise_bn: int = 0
 
     def total_steps(self, steps_per_epoch: int | list[int]) -> int:
         """Optimizer steps the run will take if nothing stops it early.
