@@ -34,7 +34,7 @@ class BagOfEmbeddings(nn.Module):
         spec: a ``tokens`` input with ``vocab_size``.
         num_outputs: output width (classes, or regression targets).
         cfg: the ``model`` section: ``embed``, ``ngrams``, ``ngram_buckets``, ``dropout`` (on the
-            mean vector), and the head's ``hidden``, ``activation``, ``batchnorm``.
+            mean vector), and the head's ``hidden``, ``activation``, ``norm``.
 
     Raises:
         ConfigError: the input is not token ids.

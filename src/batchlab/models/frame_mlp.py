@@ -19,13 +19,13 @@ class FrameStatsMLP(nn.Module):
     """Mean and standard deviation of each feature over a recording's valid frames, then an MLP.
 
     The ``2 * features`` statistics (means first) feed one dense block per entry of ``cfg.hidden``
-    (with the ``batchnorm`` and ``dropout`` options) and a linear output. Frame order is ignored;
+    (with the ``norm`` and ``dropout`` options) and a linear output. Frame order is ignored;
     padding never changes the output. ``model.pooling`` does not apply.
 
     Args:
         spec: a ``frames`` input, ``spec.shape == (features,)``.
         num_outputs: output width (classes, or regression targets).
-        cfg: the ``model`` section: ``hidden``, ``activation``, ``batchnorm``, ``dropout``.
+        cfg: the ``model`` section: ``hidden``, ``activation``, ``norm``, ``dropout``.
 
     Raises:
         ConfigError: the input is not audio frames.

@@ -87,7 +87,7 @@ class RecurrentClassifier(nn.Module):
         num_outputs: output width (classes, or regression targets).
         cfg: the ``model`` section: ``name`` (``lstm`` or ``gru``), ``embed``, ``units``,
             ``layers``, ``bidirectional``, ``dropout``, ``pooling``, and the head's ``hidden``,
-            ``activation``, ``batchnorm``.
+            ``activation``, ``norm``.
 
     Raises:
         ConfigError: a non-sequence input, a name other than lstm / gru, or ``cls`` pooling.

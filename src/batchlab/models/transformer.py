@@ -36,7 +36,7 @@ class TransformerClassifier(nn.Module):
             (``None`` only with sinusoidal positions: then any length is accepted).
         num_outputs: output width (classes, or regression targets).
         cfg: the ``model`` section: ``embed``, ``layers``, ``heads``, ``ff_mult``, ``dropout``,
-            ``positions``, ``pooling``, and the head's ``hidden``, ``activation``, ``batchnorm``.
+            ``positions``, ``pooling``, and the head's ``hidden``, ``activation``, ``norm``.
 
     Raises:
         ConfigError: a non-sequence input, ``heads`` not dividing ``embed``, an unknown pooling, or
