@@ -29,7 +29,8 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def _cell(size: int, seed: int) -> dict[str, Any]:
+def study_cell(size: int, seed: int) -> dict[str, Any]:
+    """A finished hand-made cell whose steps to val_accuracy 0.99 follow S = 20 + 2,000 / B (B_crit 100)."""
     steps_to_target = round((20 + 2000 / size) * (1 + 0.03 * seed))
     per_epoch = -(-N // size)
     total = per_epoch * 10
@@ -84,7 +85,7 @@ def handmade_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for size in SIZES:
         for seed in SEEDS:
-            cell = _cell(size, seed)
+            cell = study_cell(size, seed)
             directory.run_dir(cell["name"]).mkdir()
             directory.write_cell(cell["name"], cell)
     return directory.path

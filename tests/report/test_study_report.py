@@ -13,48 +13,9 @@ from rich.console import Console
 from batchlab.report.study_summary import report_batch_size_study
 from batchlab.study.directory import StudyDirectory
 from batchlab.study.results import StudyAnalysis
+from tests.report.conftest import N, study_cell
 
-N = 1000
 SIZES = [4, 16, 64, 256, 1000]
-
-
-def _cell(size: int, seed: int) -> dict:
-    steps_to_target = round((20 + 2000 / size) * (1 + 0.03 * seed))
-    steps_per_epoch = -(-N // size)
-    total = steps_per_epoch * 10
-    curve = []
-    for step in range(steps_per_epoch, total + 1, steps_per_epoch):
-        accuracy = 0.99 if step >= steps_to_target else 0.5 + 0.4 * step / steps_to_target
-        curve.append(
-            {
-                "epoch": step // steps_per_epoch,
-                "step": step,
-                "samples": step * size,
-                "val_accuracy": accuracy,
-                "seconds": step * 0.002,
-                "train_seconds": step * 0.001 * (1 + size / 100),
-            }
-        )
-    # Reached exactly at the row of the first multiple of steps_per_epoch at or above steps_to_target.
-    return {
-        "name": f"b{'full' if size == N else size}-s{seed}",
-        "size": "full" if size == N else str(size),
-        "batch_size": size,
-        "effective_batch": size,
-        "seed": seed,
-        "status": "finished",
-        "lr": 0.01 * size / 16,
-        "train_samples": N,
-        "batches_per_epoch": steps_per_epoch,
-        "steps_per_epoch": steps_per_epoch,
-        "steps": total,
-        "samples": total * size,
-        "epochs": total * size / N,
-        "train_seconds": curve[-1]["train_seconds"],
-        "final": {"train_accuracy": 0.995, "val_accuracy": 0.99 - 0.001 * seed, "train_loss": 0.02, "val_loss": 0.05},
-        "curve": curve,
-        "memory": {"peak_rss": 300 * 2**20 + size * 2**14, "rss_growth": size * 2**14, "cuda_peak": None},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +34,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for size in SIZES:
         for seed in range(3):
-            cell = _cell(size, seed)
+            cell = study_cell(size, seed)
             directory.run_dir(cell["name"]).mkdir()
             directory.write_cell(cell["name"], cell)
     return directory.path
@@ -310,7 +271,7 @@ def test_the_steps_to_target_plot_numbers_its_y_axes_within_one_decade() -> None
     from batchlab.study.targets import parse_target
 
     # Samples to target 20 B + 2,000 for B = 16..256: 2,320 to 7,120, no power of ten in between.
-    cells = [_cell(size, 0) for size in (16, 64, 256)]
+    cells = [study_cell(size, 0) for size in (16, 64, 256)]
     analysis = analyze_study(cells, parse_target("val_accuracy=0.95"))
     fig = steps_to_target_figure(analysis)
     assert fig is not None
