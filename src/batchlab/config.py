@@ -429,6 +429,14 @@ class ModelConfig(_Section):
                         f"norm_groups={self.norm_groups} must divide every width that norm: group normalizes, "
                         f"but {field} holds {width}; set norm_groups to a divisor of {width} or change {field}"
                     )
+            for width in self.hidden:
+                # A dense layer's group holds width / norm_groups numbers per sample: one would always
+                # normalize to 0 (a conv channel still has its pixels).
+                if width == self.norm_groups:
+                    raise ValueError(
+                        f"norm_groups={self.norm_groups} leaves one feature per group in hidden {width}, which "
+                        f"group norm always maps to 0; use norm_groups of at most {width // 2} or norm: layer"
+                    )
         return self
 
     @model_validator(mode="after")
