@@ -332,7 +332,7 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
     share = f" (per worker: {per_step})" if workers.enabled else ""
     norm = config.model.norm
     if min_batch >= 2 and per_step < 2:
-        where = f"the custom module {custom}" if custom else f"the model (model.norm: {norm})"
+        where = f"the custom module {custom}" if custom else f"the model ({config.model.batch_norm_fields})"
         raise ConfigError(
             f"train.batch_size: {size}{share} is too small for batch normalization in {where}, which needs "
             "at least 2 samples per batch in training; use a batch size of 2 or more, or model.norm: group, "
@@ -380,7 +380,7 @@ def _check_token_budget_norm(
     needed = 2 * longest * world
     if budget >= needed:
         return
-    where = f"the custom module {custom}" if custom else f"the model (model.norm: {config.model.norm})"
+    where = f"the custom module {custom}" if custom else f"the model ({config.model.batch_norm_fields})"
     share = f" with {world} workers" if world > 1 else ""
     raise ConfigError(
         f"train.batch_size: {budget}tokens{share} gives the longest training text ({longest} tokens) a batch of "
