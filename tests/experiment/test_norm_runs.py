@@ -81,7 +81,7 @@ def _texts(tmp_path: Path, model: dict, batch_size: str, **train: object) -> dic
         },
         "model": {"name": "bag", "embed": 8, "hidden": [8], "norm_groups": 4, **model},
         "train": {
-            "batch_size": batch_size,
+            "batch_size": int(batch_size) if batch_size.isdigit() else batch_size,
             "epochs": None,
             "max_steps": 6,
             "early_stopping": {"enabled": False},
@@ -125,3 +125,14 @@ def test_ghost_batches_of_a_token_budget_follow_the_varying_batch(
     config["model"]["ghost_batch_size"] = 64
     build_run(make_config(config))
     assert "model.ghost_batch_size: 64 is not smaller than the mean batch of train.batch_size: 120tokens" in caplog.text
+
+
+def test_token_batch_norm_in_transformer_blocks_is_held_to_two_samples_too(tmp_path: Path) -> None:
+    model = {"name": "transformer", "embed": 8, "heads": 2, "layers": 1, "norm": "none", "block_norm": "batch"}
+    with pytest.raises(ConfigError, match=r"\(model.block_norm: batch\).* or model.block_norm: layer, group or none$"):
+        build_run(make_config(_texts(tmp_path, model, "1")))
+    with pytest.raises(ConfigError, match=r"longest training text .*\(model.block_norm: batch\)"):
+        build_run(make_config(_texts(tmp_path, model, "40tokens")))
+    parts = build_run(make_config(_texts(tmp_path, model, "64tokens", precise_bn=4, max_steps=2)))
+    fit(parts.model, parts.train, objective=parts.objective, optimizer=parts.optimizer,
+        scheduler=parts.scheduler, val=None, settings=parts.settings)  # fmt: skip

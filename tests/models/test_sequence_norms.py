@@ -198,7 +198,9 @@ def test_norms_a_model_cannot_take_are_one_line_errors(model: dict[str, object],
 @pytest.mark.parametrize("norm", ["batch", "ghost"])
 def test_recurrent_language_model_refuses_batch_statistics(norm: str) -> None:
     spec = InputSpec("tokens", (), vocab_size=VOCAB, max_length=16)
-    with pytest.raises(ConfigError, match=rf"model.norm: {norm} would let every step of a gru language model"):
+    with pytest.raises(
+        ConfigError, match=rf"model.norm: {norm} would let every step of the language model \(model.name: gru\)"
+    ):
         RecurrentLanguageModel(spec, ModelConfig(name="gru", embed=8, norm=norm))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"model.norm_groups: 8 must divide the 12 recurrent units"):
         RecurrentLanguageModel(spec, ModelConfig(name="gru", embed=12, norm="group"))

@@ -335,8 +335,7 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
         where = f"the custom module {custom}" if custom else f"the model ({config.model.batch_norm_fields})"
         raise ConfigError(
             f"train.batch_size: {size}{share} is too small for batch normalization in {where}, which needs "
-            "at least 2 samples per batch in training; use a batch size of 2 or more, or model.norm: group, "
-            "layer or none"
+            f"at least 2 samples per batch in training; use a batch size of 2 or more, or {_per_sample_norms(config)}"
         )
     if custom is None and norm == "ghost":
         ghost = config.model.ghost_batch_size
@@ -350,6 +349,13 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
                 "model.sync_batchnorm: true would make ghost batch norm (model.norm: ghost) plain batch norm "
                 "over all workers; use one of the two"
             )
+
+
+def _per_sample_norms(config: Config) -> str:
+    """The norms without batch statistics to suggest, for the fields that hold batch norm."""
+    if config.model.norm in ("batch", "ghost") or config.model.batch_norm_fields is None:
+        return "model.norm: group, layer or none"
+    return "model.block_norm: layer, group or none"
 
 
 def _longest_sample(data: PreparedData, config: Config) -> int | None:
@@ -385,7 +391,7 @@ def _check_token_budget_norm(
     raise ConfigError(
         f"train.batch_size: {budget}tokens{share} gives the longest training text ({longest} tokens) a batch of "
         f"its own, but batch normalization in {where} needs at least 2 samples per batch; use a budget of at "
-        f"least {needed}tokens, or model.norm: group, layer or none"
+        f"least {needed}tokens, or {_per_sample_norms(config)}"
     )
 
 

@@ -100,8 +100,8 @@ def _output_norm(cfg: ModelConfig, units: int) -> str:
     norm = cfg.norm or "none"
     if norm in ("batch", "ghost"):
         raise ConfigError(
-            f"model.norm: {norm} would let every step of a {cfg.name} language model see the later steps of the "
-            "batch through the batch statistics; use layer, group or none"
+            f"model.norm: {norm} would let every step of the language model (model.name: {cfg.name}) see the later "
+            "steps of the batch through the batch statistics; use layer, group or none"
         )
     if norm == "group" and (units % cfg.norm_groups or units == cfg.norm_groups):
         raise ConfigError(
