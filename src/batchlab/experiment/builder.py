@@ -160,7 +160,10 @@ def build_run(
         wrapped = torch.compile(wrapped)  # type: ignore[assignment]  # (DDP included: torch splits at its buckets)
 
     train_transform, eval_transform = _sequence_transforms(config, data, device)
-    whole = train_batches(config, data, device, min_batch=min_batch, transform=train_transform)
+    # Under DDP each worker normalizes its share of a global batch: a last batch too small to give every
+    # worker 2 samples is left out, as one process leaves out a last batch of one.
+    last = min_batch * workers.world_size if workers.enabled and min_batch > 1 else min_batch
+    whole = train_batches(config, data, device, min_batch=last, transform=train_transform)
     val_whole = None
     if data.val is not None and len(data.val):
         val_whole = eval_batches(data.val, data.input_spec, device, transform=eval_transform)
