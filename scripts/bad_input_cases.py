@@ -1265,3 +1265,19 @@ CASES += [
         ),
     ),
 ]
+
+CASES += [
+    Case(
+        "text",
+        "`norm: ghost` with a ghost batch above the mean batch of a token budget (a warning; it trains)",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("embed: 8}", "embed: 8, hidden: [8], norm: ghost, ghost_batch_size: 16}").replace(
+                "epochs: 1}", "epochs: 1, batch_size: 200tokens}"
+            ),
+        ),
+        exit=0,
+        changes=("run",),
+    ),
+]
