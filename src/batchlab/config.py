@@ -373,8 +373,9 @@ class ModelConfig(_Section):
     norm: Literal["batch", "ghost", "group", "layer", "none"] | None = Field(
         None,
         description=(
-            "normalization after each hidden layer / convolution: batch, ghost (batch norm over ghost batches), "
-            "group, layer, none; null: batch when batchnorm is true, else none"
+            "normalization after each hidden layer / convolution (sequence classifiers: the head; lstm / gru "
+            "language models: each step's output, layer or group): batch, ghost (batch norm over ghost batches), "
+            "group, layer, none; null: batch when batchnorm is true, else none; gpt: none (see block_norm)"
         ),
     )
     ghost_batch_size: int = Field(
