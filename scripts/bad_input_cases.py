@@ -1208,3 +1208,76 @@ CASES += [
         config("data: {source: iris}\nmodel: {norm: batch}\ntrain: {batch_size: 1}"),
     ),
 ]
+
+CASES += [
+    Case(
+        "config",
+        "`norm: group` with one feature per group of a hidden layer",
+        config("data: {source: iris}\nmodel: {norm: group, norm_groups: 8, hidden: [8]}"),
+    ),
+    Case(
+        "text",
+        "`norm: batch` with a token budget that gives the longest text a batch of its own",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("embed: 8}", "embed: 8, hidden: [8], norm: batch, norm_groups: 4}").replace(
+                "epochs: 1}", "epochs: 1, batch_size: 12tokens}"
+            ),
+        ),
+    ),
+    Case(
+        "text",
+        "gpt with `norm: batch` (it has no dense layers outside its blocks)",
+        data_file("corpus.txt", CORPUS, LM_CONFIG.replace("heads: 2}", "heads: 2, norm: batch}")),
+    ),
+    Case(
+        "text",
+        "gpt with `block_norm: batch` (batch statistics would show later steps)",
+        data_file("corpus.txt", CORPUS, LM_CONFIG.replace("heads: 2}", "heads: 2, block_norm: batch}")),
+    ),
+    Case(
+        "text",
+        "lstm language model with `norm: ghost`",
+        data_file(
+            "corpus.txt", CORPUS, LM_CONFIG.replace("name: gpt", "name: lstm").replace("heads: 2}", "norm: ghost}")
+        ),
+    ),
+    Case(
+        "config",
+        "`block_norm` on a model without transformer blocks",
+        config("data: {source: iris}\nmodel: {name: mlp, block_norm: batch}"),
+    ),
+    Case(
+        "config",
+        "`block_norm: group` with `norm_groups` not dividing `embed`",
+        config("data: {source: iris}\nmodel: {name: transformer, embed: 12, heads: 2, block_norm: group}"),
+    ),
+    Case(
+        "config",
+        "`block_norm: batch` with a batch of one sample in training",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace(
+                "name: bag, embed: 8}", "name: transformer, embed: 8, heads: 2, block_norm: batch}"
+            ).replace("epochs: 1}", "epochs: 1, batch_size: 1}"),
+        ),
+    ),
+]
+
+CASES += [
+    Case(
+        "text",
+        "`norm: ghost` with a ghost batch above the mean batch of a token budget (a warning; it trains)",
+        data_file(
+            "sms.tsv",
+            SMS,
+            SMS_CONFIG.replace("embed: 8}", "embed: 8, hidden: [8], norm: ghost, ghost_batch_size: 16}").replace(
+                "epochs: 1}", "epochs: 1, batch_size: 200tokens}"
+            ),
+        ),
+        exit=0,
+        changes=("run",),
+    ),
+]

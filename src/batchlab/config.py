@@ -373,14 +373,24 @@ class ModelConfig(_Section):
     norm: Literal["batch", "ghost", "group", "layer", "none"] | None = Field(
         None,
         description=(
-            "normalization after each hidden layer / convolution: batch, ghost (batch norm over ghost batches), "
-            "group, layer, none; null: batch when batchnorm is true, else none"
+            "normalization after each hidden layer / convolution (sequence classifiers: the head; lstm / gru "
+            "language models: each step's output, layer or group): batch, ghost (batch norm over ghost batches), "
+            "group, layer, none; null: batch when batchnorm is true, else none; gpt: none (see block_norm)"
         ),
     )
     ghost_batch_size: int = Field(
         32, ge=2, description="norm: ghost: samples per ghost batch (batch statistics per slice of this size)"
     )
-    norm_groups: int = Field(8, ge=1, description="norm: group: channel groups (must divide every width it normalizes)")
+    norm_groups: int = Field(
+        8, ge=1, description="norm / block_norm: group: channel groups (must divide every width it normalizes)"
+    )
+    block_norm: Literal["layer", "group", "batch", "none"] = Field(
+        "layer",
+        description=(
+            "transformer / gpt: the norm before each attention and MLP sublayer and after the last block: layer, "
+            "group (each token), batch (each feature over the valid tokens of the batch; not gpt), none"
+        ),
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability after each hidden layer / block")
     channels: list[Annotated[int, Field(gt=0)]] = Field(
         default_factory=lambda: [32, 64],
@@ -429,6 +439,50 @@ class ModelConfig(_Section):
                         f"norm_groups={self.norm_groups} must divide every width that norm: group normalizes, "
                         f"but {field} holds {width}; set norm_groups to a divisor of {width} or change {field}"
                     )
+            for width in self.hidden:
+                # A dense layer's group holds width / norm_groups numbers per sample: one would always
+                # normalize to 0 (a conv channel still has its pixels).
+                if width == self.norm_groups:
+                    raise ValueError(
+                        f"norm_groups={self.norm_groups} leaves one feature per group in hidden {width}, which "
+                        f"group norm always maps to 0; use norm_groups of at most {width // 2} or norm: layer"
+                    )
+        return self
+
+    @property
+    def batch_norm_fields(self) -> str | None:
+        """The fields that put batch statistics in the model, as ``model.norm: batch``; ``None`` if none do."""
+        fields = [f"model.norm: {self.norm}"] if self.norm in ("batch", "ghost") else []
+        if self.name == "transformer" and self.block_norm == "batch":
+            fields.append("model.block_norm: batch")
+        return ", ".join(fields) or None
+
+    @model_validator(mode="after")
+    def _check_block_norm(self) -> ModelConfig:
+        """Where ``block_norm`` applies, and ``model.norm`` on gpt (no dense layers outside its blocks)."""
+        if self.name not in ("transformer", "gpt"):
+            if self.block_norm != "layer":
+                raise ValueError(
+                    f"block_norm={self.block_norm} applies to the blocks of transformer and gpt, and {self.name} has "
+                    "none; its normalization is model.norm"
+                )
+            return self
+        if self.name == "gpt":
+            if self.norm != "none":
+                raise ValueError(
+                    f"norm={self.norm} does not apply to gpt, which has no dense layers outside its blocks; "
+                    "set the blocks' normalization with model.block_norm (layer, group or none)"
+                )
+            if self.block_norm == "batch":
+                raise ValueError(
+                    "block_norm=batch would let every step of a gpt see the later steps of the batch through the "
+                    "batch statistics; use layer, group or none"
+                )
+        if self.block_norm == "group" and (self.embed % self.norm_groups or self.embed == self.norm_groups):
+            raise ValueError(
+                f"block_norm=group needs norm_groups={self.norm_groups} to divide embed={self.embed} into groups "
+                "of 2 features or more; change norm_groups or embed"
+            )
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ global batch: torch's SyncBatchNorm runs on CUDA only, so on CPU it is a config 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,18 @@ def test_workers_normalize_their_share_as_ghost_batches_do(tmp_path: Path) -> No
     assert done.returncode != 0
     assert "batchlab: error: model.sync_batchnorm: true needs CUDA devices (this run is on cpu)" in done.stderr
     assert not (tmp_path / "synced").exists()  # (torchrun adds its own report of the failed workers)
+
+
+def test_a_last_batch_too_small_to_give_each_worker_two_samples_is_left_out(tmp_path: Path) -> None:
+    # 104 training samples in global batches of 6: the last batch of 2 would give each worker one
+    # sample, which batch norm cannot train on; one process keeps it (2 samples are enough).
+    (tmp_path / "config.yaml").write_text(
+        "data: {source: iris}\nmodel: {hidden: [8], norm: batch}\ntrain: {batch_size: 6, epochs: 1, threads: 1}\n"
+    )
+    for run, workers in [("two", 2), ("one", 1)]:
+        done = _train(tmp_path, run, workers=workers)
+        assert done.returncode == 0, done.stderr[-3000:]
+    two, one = (json.loads((tmp_path / run / "run.json").read_text()) for run in ("two", "one"))
+    assert one["train_samples"] == two["train_samples"] == 104
+    assert (one["batches_per_epoch"], one["samples"]) == (18, 104)
+    assert (two["batches_per_epoch"], two["samples"]) == (17, 102)

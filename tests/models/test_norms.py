@@ -179,3 +179,21 @@ def test_group_norm_needs_divisible_widths() -> None:
     with pytest.raises(ConfigError, match=r"hidden holds 10"):
         make_config({"model": {"norm": "group", "hidden": [10]}})
     make_config({"model": {"norm": "group", "norm_groups": 5, "hidden": [10]}})
+    # One feature per group of a dense layer would always normalize to 0; a conv channel keeps its pixels.
+    with pytest.raises(ConfigError, match=r"norm_groups=8 leaves one feature per group in hidden 8.* at most 4"):
+        make_config({"model": {"norm": "group", "hidden": [16, 8]}})
+    make_config({"model": {"name": "cnn", "norm": "group", "norm_groups": 8, "channels": [8], "hidden": [16]}})
+
+
+@pytest.mark.parametrize("batch", [3, 4, 9, 10, 13])
+def test_ghost_batch_norm_of_a_varying_batch_cuts_the_last_smaller_ghost_batch(batch: int) -> None:
+    """Token budgets give batches of varying sample counts: full ghost batches of 4, then a smaller one
+    (a remainder of one sample joins the ghost batch before it); a batch of at most 4 is one ghost batch."""
+    torch.manual_seed(batch)
+    x = torch.randn(batch, 3) * 2 + torch.arange(batch).view(batch, 1)
+    ghost, plain = GhostBatchNorm(3, ghost_size=4).train(), nn.BatchNorm1d(3).train()
+    expected_sizes = {3: [3], 4: [4], 9: [4, 5], 10: [4, 4, 2], 13: [4, 4, 5]}[batch]
+    expected = torch.cat([plain(part) for part in x.split(expected_sizes)])
+    torch.testing.assert_close(ghost(x), expected)
+    torch.testing.assert_close(ghost.running_mean, plain.running_mean)
+    assert int(ghost.num_batches_tracked) == len(expected_sizes)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 
 from batchlab.config import Config, token_budget
 from batchlab.data.pipeline import PreparedData, prepare_data
+from batchlab.data.prepared import SequenceSplit, TokenStream
 from batchlab.data.sharding import ShardedBatches
 from batchlab.errors import ConfigError
 from batchlab.experiment.components import (
@@ -48,6 +50,8 @@ from batchlab.train.optim import build_optimizer, build_scheduler
 from batchlab.train.state import LoopSettings
 
 __all__ = ["RunParts", "build_run", "has_batchnorm", "loop_settings", "lr_for_batch", "objective_for", "run_lr"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -150,12 +154,16 @@ def build_run(
     module = model.to(device)
     min_batch = 2 if has_batchnorm(module) else 1
     _check_batchnorm(config, min_batch, workers, custom_model)
+    _check_token_budget_norm(config, data, min_batch, workers, custom_model)
     wrapped = _data_parallel(module, config, workers, device)
     if config.train.compile:
         wrapped = torch.compile(wrapped)  # type: ignore[assignment]  # (DDP included: torch splits at its buckets)
 
     train_transform, eval_transform = _sequence_transforms(config, data, device)
-    whole = train_batches(config, data, device, min_batch=min_batch, transform=train_transform)
+    # Under DDP each worker normalizes its share of a global batch: a last batch too small to give every
+    # worker 2 samples is left out, as one process leaves out a last batch of one.
+    last = min_batch * workers.world_size if workers.enabled and min_batch > 1 else min_batch
+    whole = train_batches(config, data, device, min_batch=last, transform=train_transform)
     val_whole = None
     if data.val is not None and len(data.val):
         val_whole = eval_batches(data.val, data.input_spec, device, transform=eval_transform)
@@ -165,6 +173,7 @@ def build_run(
         train = ShardedBatches(whole, workers.rank, workers.world_size)  # type: ignore[arg-type]
         val = ShardedBatches(val_whole, workers.rank, workers.world_size) if val_whole is not None else None  # type: ignore[arg-type]
 
+    _warn_ghost_of_a_token_budget(config, whole, workers, custom_model)
     settings = loop_settings(config, min_batch)
     total_steps = settings.total_steps(planned_steps(train, settings))
     lr = run_lr(config, data, whole)
@@ -326,11 +335,10 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
     share = f" (per worker: {per_step})" if workers.enabled else ""
     norm = config.model.norm
     if min_batch >= 2 and per_step < 2:
-        where = f"the custom module {custom}" if custom else f"the model (model.norm: {norm})"
+        where = f"the custom module {custom}" if custom else f"the model ({config.model.batch_norm_fields})"
         raise ConfigError(
             f"train.batch_size: {size}{share} is too small for batch normalization in {where}, which needs "
-            "at least 2 samples per batch in training; use a batch size of 2 or more, or model.norm: group, "
-            "layer or none"
+            f"at least 2 samples per batch in training; use a batch size of 2 or more, or {_per_sample_norms(config)}"
         )
     if custom is None and norm == "ghost":
         ghost = config.model.ghost_batch_size
@@ -344,6 +352,73 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
                 "model.sync_batchnorm: true would make ghost batch norm (model.norm: ghost) plain batch norm "
                 "over all workers; use one of the two"
             )
+
+
+def _per_sample_norms(config: Config) -> str:
+    """The norms without batch statistics to suggest, for the fields that hold batch norm."""
+    if config.model.norm in ("batch", "ghost") or config.model.batch_norm_fields is None:
+        return "model.norm: group, layer or none"
+    return "model.block_norm: layer, group or none"
+
+
+def _longest_sample(data: PreparedData, config: Config) -> int | None:
+    """Padded steps of the longest training sample (text: tokens), or ``None`` for fixed-size samples."""
+    split = data.train
+    if isinstance(split, TokenStream):
+        return config.data.context
+    if isinstance(split, SequenceSplit) and len(split):
+        return int(split.x.lengths.max())
+    return None
+
+
+def _check_token_budget_norm(
+    config: Config, data: PreparedData, min_batch: int, workers: DistributedInfo, custom: str | None
+) -> None:
+    """With a token budget, every forward pass must hold 2 samples for batch normalization over samples.
+
+    A budget packs ``samples x longest <= budget`` padded tokens, so a sample longer than half the
+    budget always gets a batch of its own: batch norm cannot train on it. A budget of at least twice
+    the longest training sample (per worker) gives every batch 2 samples or more (a last batch of one
+    is left out of the epoch). See docs/normalization.md.
+    """
+    budget = token_budget(config.train.batch_size)
+    longest = _longest_sample(data, config)
+    if budget is None or longest is None or min_batch < 2:
+        return
+    world = workers.world_size if workers.enabled else 1
+    needed = 2 * longest * world
+    if budget >= needed:
+        return
+    where = f"the custom module {custom}" if custom else f"the model ({config.model.batch_norm_fields})"
+    share = f" with {world} workers" if world > 1 else ""
+    raise ConfigError(
+        f"train.batch_size: {budget}tokens{share} gives the longest training text ({longest} tokens) a batch of "
+        f"its own, but batch normalization in {where} needs at least 2 samples per batch; use a budget of at "
+        f"least {needed}tokens, or {_per_sample_norms(config)}"
+    )
+
+
+def _warn_ghost_of_a_token_budget(
+    config: Config, batches: Batches, workers: DistributedInfo, custom: str | None
+) -> None:
+    """With a token budget the samples per batch vary: a ghost batch as large as the mean batch is no
+    error (each batch up to ``ghost_batch_size`` samples is one ghost batch), but say that ghost batch
+    norm then mostly acts as batch norm."""
+    budget = token_budget(config.train.batch_size)
+    if budget is None or custom is not None or config.model.norm != "ghost":
+        return
+    world = workers.world_size if workers.enabled else 1
+    accumulate = max(1, config.train.accumulate)
+    mean = float(getattr(batches, "batch_size", 0)) / (world * accumulate)
+    ghost = config.model.ghost_batch_size
+    if mean and ghost >= mean:
+        logger.warning(
+            "model.ghost_batch_size: %d is not smaller than the mean batch of train.batch_size: %dtokens "
+            "(about %.0f samples per forward pass): most batches are a single ghost batch, as with model.norm: batch",
+            ghost,
+            budget,
+            mean,
+        )
 
 
 def _check_monitor(config: Config, objective: Objective, *, has_val: bool) -> None:

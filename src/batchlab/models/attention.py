@@ -15,6 +15,7 @@ from torch import nn
 
 from batchlab.errors import ConfigError
 from batchlab.models.activations import dropout_layer
+from batchlab.models.token_norm import apply_token_norm, token_norm_layer
 
 __all__ = ["SelfAttention", "TransformerBlock", "init_gpt2_weights"]
 
@@ -67,23 +68,29 @@ class SelfAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """A pre-layer-norm block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
+    """A pre-norm block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
 
     Normalizing before each sublayer, rather than after the residual sum, keeps the residual path
-    an identity, which trains deep stacks stably without a long warmup (Xiong et al. 2020).
+    an identity, which trains deep stacks stably without a long warmup (Xiong et al. 2020). The norm
+    is layer norm by default, or any of :data:`~batchlab.models.token_norm.TOKEN_NORMS`
+    (``model.block_norm``); batch norm counts the valid tokens only (``key_mask``).
 
     Args:
         embed: model width.
         heads: attention heads (must divide ``embed``).
         ff_mult: hidden width of the MLP as a multiple of ``embed``.
         dropout: dropout probability in attention and after each sublayer.
+        norm: ``layer``, ``group``, ``batch`` or ``none`` (see :mod:`batchlab.models.token_norm`).
+        groups: ``group``: feature groups.
     """
 
-    def __init__(self, embed: int, heads: int, ff_mult: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self, embed: int, heads: int, ff_mult: int = 4, dropout: float = 0.0, norm: str = "layer", groups: int = 1
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(embed)
+        self.norm1 = token_norm_layer(norm, embed, groups)
         self.attention = SelfAttention(embed, heads, dropout)
-        self.norm2 = nn.LayerNorm(embed)
+        self.norm2 = token_norm_layer(norm, embed, groups)
         self.expand = nn.Linear(embed, ff_mult * embed)
         self.activation = nn.GELU()
         self.contract = nn.Linear(ff_mult * embed, embed)
@@ -98,14 +105,16 @@ class TransformerBlock(nn.Module):
 
         Args:
             x: ``(batch, time, embed)``.
-            key_mask: ``(batch, time)`` bool, ``True`` at valid steps, or ``None``.
+            key_mask: ``(batch, time)`` bool, ``True`` at valid steps, or ``None`` (no padding):
+                attention and batch norm skip the other steps.
             causal: causal attention (decoders).
 
         Returns:
             ``(batch, time, embed)``.
         """
-        x = x + self.attention(self.norm1(x), key_mask, causal)
-        return x + self.out_dropout(self.contract(self.activation(self.expand(self.norm2(x)))))  # type: ignore[no-any-return]
+        x = x + self.attention(apply_token_norm(self.norm1, x, key_mask), key_mask, causal)
+        hidden = self.expand(apply_token_norm(self.norm2, x, key_mask))
+        return x + self.out_dropout(self.contract(self.activation(hidden)))  # type: ignore[no-any-return]
 
 
 def init_gpt2_weights(module: nn.Module, layers: int, std: float = 0.02) -> None:

@@ -11,6 +11,7 @@ from batchlab.inputs import InputSpec
 from batchlab.models.activations import dropout_layer
 from batchlab.models.attention import TransformerBlock, init_gpt2_weights
 from batchlab.models.embedding import InputEmbedding, PositionEmbedding
+from batchlab.models.token_norm import token_norm_layer
 
 __all__ = ["GPT"]
 
@@ -19,9 +20,12 @@ class GPT(nn.Module):
     """A GPT-style language model: next-token logits at every step of a token window.
 
     Token embeddings plus position embeddings (``cfg.positions``; context ``spec.max_length``)
-    pass through ``cfg.layers`` pre-layer-norm blocks with causal attention (step ``t`` sees steps
-    ``<= t``) and a GELU MLP ``cfg.ff_mult`` times wider than ``cfg.embed``, then a final layer norm
-    and a linear output layer without bias. With ``cfg.tie_embeddings`` the output layer shares
+    pass through ``cfg.layers`` pre-norm blocks with causal attention (step ``t`` sees steps
+    ``<= t``) and a GELU MLP ``cfg.ff_mult`` times wider than ``cfg.embed``, then a final norm and a
+    linear output layer without bias. The norms are ``cfg.block_norm``'s, each token on its own:
+    layer norm (default), group norm or none; batch norm is refused by the config (its statistics
+    would show every step the later steps of the batch). ``model.norm`` does not apply (no dense
+    layers outside the blocks). With ``cfg.tie_embeddings`` the output layer shares
     its weight with the token embedding (Press & Wolf 2017), which saves ``vocab × embed``
     parameters and usually helps small models.
 
@@ -34,7 +38,7 @@ class GPT(nn.Module):
     Args:
         spec: a ``tokens`` input with ``vocab_size`` and ``max_length`` (the context, in tokens).
         cfg: the ``model`` section: ``embed``, ``layers``, ``heads``, ``ff_mult``, ``dropout``,
-            ``positions``, ``tie_embeddings``.
+            ``positions``, ``tie_embeddings``, ``block_norm`` (and ``norm_groups``).
 
     Raises:
         ConfigError: the input is not token ids, has no ``max_length``, or ``heads`` does not
@@ -59,9 +63,10 @@ class GPT(nn.Module):
         self.positions = PositionEmbedding(cfg.positions, cfg.embed, spec.max_length)
         self.dropout = dropout_layer(cfg.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
+            TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout, cfg.block_norm, cfg.norm_groups)
+            for _ in range(cfg.layers)
         )
-        self.norm = nn.LayerNorm(cfg.embed)
+        self.norm = token_norm_layer(cfg.block_norm, cfg.embed, cfg.norm_groups)
         self.head = nn.Linear(cfg.embed, spec.vocab_size, bias=False)
         init_gpt2_weights(self, cfg.layers)
         if cfg.tie_embeddings:

@@ -11,6 +11,7 @@ from batchlab.inputs import InputSpec
 from batchlab.models.activations import dropout_layer
 from batchlab.models.embedding import InputEmbedding
 from batchlab.models.rnn import make_recurrent, run_recurrent
+from batchlab.models.token_norm import token_norm_layer
 
 __all__ = ["RecurrentLanguageModel"]
 
@@ -25,14 +26,21 @@ class RecurrentLanguageModel(nn.Module):
     maps the recurrent outputs to ``embed`` first. Embedding and output weights start uniform in
     [-0.1, 0.1] and the output bias at zero.
 
+    ``cfg.norm`` normalizes each step's recurrent output before the output layer, each token on its
+    own: ``layer`` (over its ``units``), ``group`` (``cfg.norm_groups`` groups of units) or ``none``.
+    ``batch`` and ``ghost`` are refused: statistics over the batch's tokens would show every step
+    the later steps.
+
     Args:
         spec: a ``tokens`` input with ``vocab_size``.
         cfg: the ``model`` section: ``name`` (``lstm`` or ``gru``), ``embed``, ``units``,
-            ``layers``, ``dropout``, ``tie_embeddings``; ``bidirectional`` must be false.
+            ``layers``, ``dropout``, ``tie_embeddings``, ``norm`` (and ``norm_groups``);
+            ``bidirectional`` must be false.
 
     Raises:
-        ConfigError: the input is not token ids, the name is not lstm / gru, or ``bidirectional``
-            is set (a language model may not read ahead).
+        ConfigError: the input is not token ids, the name is not lstm / gru, ``bidirectional``
+            is set (a language model may not read ahead), or ``cfg.norm`` is batch or ghost, or group
+            with ``norm_groups`` not dividing the units into groups of 2 or more.
 
     Example:
         >>> spec = InputSpec("tokens", (), vocab_size=30, max_length=16)
@@ -55,6 +63,7 @@ class RecurrentLanguageModel(nn.Module):
         self.dropout = dropout_layer(cfg.dropout)
         self.rnn = make_recurrent(cfg, bidirectional=False)
         units = self.rnn.hidden_size
+        self.norm = token_norm_layer(_output_norm(cfg, units), units, cfg.norm_groups)
         self.project: nn.Module = nn.Identity()
         if cfg.tie_embeddings:
             if units != cfg.embed:
@@ -83,4 +92,20 @@ class RecurrentLanguageModel(nn.Module):
             depend on tokens ``<= t`` only.
         """
         outputs, _ = run_recurrent(self.rnn, self.dropout(self.embedding(x)), lengths)
-        return self.decoder(self.project(self.dropout(outputs)))  # type: ignore[no-any-return]
+        return self.decoder(self.project(self.dropout(self.norm(outputs))))  # type: ignore[no-any-return]
+
+
+def _output_norm(cfg: ModelConfig, units: int) -> str:
+    """The token norm of ``cfg.norm`` on a language model's recurrent outputs, or a one-line error."""
+    norm = cfg.norm or "none"
+    if norm in ("batch", "ghost"):
+        raise ConfigError(
+            f"model.norm: {norm} would let every step of the language model (model.name: {cfg.name}) see the later "
+            "steps of the batch through the batch statistics; use layer, group or none"
+        )
+    if norm == "group" and (units % cfg.norm_groups or units == cfg.norm_groups):
+        raise ConfigError(
+            f"model.norm_groups: {cfg.norm_groups} must divide the {units} recurrent units into groups of 2 or more "
+            "(model.norm: group); change model.norm_groups or model.units"
+        )
+    return norm

@@ -14,6 +14,7 @@ from batchlab.models.embedding import InputEmbedding, PositionEmbedding, check_l
 from batchlab.models.masks import valid_mask
 from batchlab.models.mlp import dense_head
 from batchlab.models.pooling import POOLINGS, pool_sequence
+from batchlab.models.token_norm import apply_token_norm, token_norm_layer
 
 __all__ = ["TransformerClassifier"]
 
@@ -22,8 +23,10 @@ class TransformerClassifier(nn.Module):
     """A transformer encoder over a padded sequence, pooled into one vector, then a dense head.
 
     The steps pass through the front-end (token embedding or frame projection) plus position
-    embeddings, ``cfg.layers`` pre-layer-norm :class:`~batchlab.models.attention.TransformerBlock`
-    layers that attend to valid steps only (a key-padding mask), and a final layer norm. Pooling
+    embeddings, ``cfg.layers`` pre-norm :class:`~batchlab.models.attention.TransformerBlock`
+    layers that attend to valid steps only (a key-padding mask), and a final norm. The blocks' and
+    the final norm are ``cfg.block_norm``'s (:mod:`~batchlab.models.token_norm`): layer norm by
+    default, group norm, batch norm over the valid tokens of the batch, or none. Pooling
     (``cfg.pooling``) turns the outputs into one vector: ``mean`` or ``max`` over valid steps,
     ``last`` valid step, or ``cls``: the output at a learned class vector the model puts before
     the first step. Padding never changes the output.
@@ -36,7 +39,8 @@ class TransformerClassifier(nn.Module):
             (``None`` only with sinusoidal positions: then any length is accepted).
         num_outputs: output width (classes, or regression targets).
         cfg: the ``model`` section: ``embed``, ``layers``, ``heads``, ``ff_mult``, ``dropout``,
-            ``positions``, ``pooling``, and the head's ``hidden``, ``activation``, ``norm``.
+            ``positions``, ``pooling``, ``block_norm`` (and ``norm_groups``), and the head's
+            ``hidden``, ``activation``, ``norm``.
 
     Raises:
         ConfigError: a non-sequence input, ``heads`` not dividing ``embed``, an unknown pooling, or
@@ -63,9 +67,10 @@ class TransformerClassifier(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.embed)) if extra else None
         self.dropout = dropout_layer(cfg.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
+            TransformerBlock(cfg.embed, cfg.heads, cfg.ff_mult, cfg.dropout, cfg.block_norm, cfg.norm_groups)
+            for _ in range(cfg.layers)
         )
-        self.norm = nn.LayerNorm(cfg.embed)
+        self.norm = token_norm_layer(cfg.block_norm, cfg.embed, cfg.norm_groups)
         init_gpt2_weights(self, cfg.layers)
         if self.cls is not None:
             nn.init.normal_(self.cls, std=0.02)
@@ -96,7 +101,7 @@ class TransformerClassifier(nn.Module):
         key_mask = mask if lengths is not None else None
         for block in self.blocks:
             h = block(h, key_mask)
-        return pool_sequence(self.norm(h), mask, lengths, self.pooling)
+        return pool_sequence(apply_token_norm(self.norm, h, key_mask), mask, lengths, self.pooling)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Classify (or regress) each sequence.

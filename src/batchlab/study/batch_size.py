@@ -160,14 +160,14 @@ def run_batch_size_study(
 
 def _check_batch_norm_sizes(config: Config, sizes: list[BatchSize]) -> None:
     """Batch norm (and ghost batch norm) cannot train on batches of one sample: refuse before any cell runs."""
-    if config.model.norm not in ("batch", "ghost"):
+    fields = config.model.batch_norm_fields
+    if fields is None:
         return
     for size in sizes:
         if size.unit == "samples" and size.value < 2:
             raise ConfigError(
-                f"--sizes: batch size {size.value} is too small for batch normalization (model.norm: "
-                f"{config.model.norm}), which needs at least 2 samples per batch; leave it out, or use "
-                "model.norm: group, layer or none"
+                f"--sizes: batch size {size.value} is too small for batch normalization ({fields}), which needs "
+                "at least 2 samples per batch; leave it out, or use model.norm: group, layer or none"
             )
 
 

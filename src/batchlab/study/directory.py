@@ -164,7 +164,8 @@ def without_unused_norm_fields(config: dict[str, Any]) -> dict[str, Any]:
     """A dumped config without the normalization fields that change nothing for it, in place.
 
     ``model.norm`` batch / none says what ``model.batchnorm`` says, ``ghost_batch_size`` and
-    ``norm_groups`` only matter for ghost and group norm, and ``train.precise_bn: 0`` is off: leaving
+    ``norm_groups`` only matter for ghost and group norm, ``model.block_norm: layer`` is what the
+    blocks always did, and ``train.precise_bn: 0`` is off: leaving
     them out keeps the fingerprint of a study started before those fields existed.
     """
     model, train = config.get("model", {}), config.get("train", {})
@@ -173,8 +174,10 @@ def without_unused_norm_fields(config: dict[str, Any]) -> dict[str, Any]:
         model.pop("norm", None)
     if norm != "ghost":
         model.pop("ghost_batch_size", None)
-    if norm != "group":
+    if norm != "group" and model.get("block_norm") != "group":
         model.pop("norm_groups", None)
+    if model.get("block_norm") == "layer":
+        model.pop("block_norm", None)
     if not train.get("precise_bn"):
         train.pop("precise_bn", None)
     return config

@@ -162,13 +162,14 @@ def run_variant_study(
 
 
 def _check_sizes(config: Config, study: BatchSizeStudy, label: str) -> None:
-    if config.model.norm not in ("batch", "ghost"):
+    fields = config.model.batch_norm_fields
+    if fields is None:
         return
     for spec in study.sizes:
         if isinstance(spec, int) and spec < 2:
             raise ConfigError(
-                f"--sizes: batch size {spec} is too small for batch normalization ({label}: model.norm is "
-                f"{config.model.norm}), which needs at least 2 samples per batch; leave it out, or vary other norms"
+                f"--sizes: batch size {spec} is too small for batch normalization ({label}: {fields}), which "
+                "needs at least 2 samples per batch; leave it out, or vary other norms"
             )
 
 
