@@ -23,6 +23,8 @@ class LoopSettings:
         min_micro_batch: the smallest micro-batch (2 with batch norm).
         precise_bn: before each evaluation, recompute batch-norm statistics over this many training
             batches (see :mod:`batchlab.train.precise_bn`); 0: off.
+        max_micro_batch: the largest batch one forward pass takes; a larger batch (a growing batch
+            schedule) is accumulated in as many micro-batches as it needs. ``None``: no limit.
     """
 
     epochs: int | None = 10
@@ -33,6 +35,18 @@ class LoopSettings:
     precision: str = "fp32"
     min_micro_batch: int = 1
     precise_bn: int = 0
+    max_micro_batch: int | None = None
+
+    def micro_batches(self, batch_samples: int) -> int:
+        """Forward and backward passes for a batch of ``batch_samples``: ``accumulate``, or more to keep
+        every micro-batch within ``max_micro_batch``.
+
+        >>> LoopSettings(max_micro_batch=64).micro_batches(200), LoopSettings(accumulate=4).micro_batches(200)
+        (4, 4)
+        """
+        if self.max_micro_batch is None or batch_samples <= self.max_micro_batch * self.accumulate:
+            return self.accumulate
+        return -(-batch_samples // self.max_micro_batch)
 
     def total_steps(self, steps_per_epoch: int | list[int]) -> int:
         """Optimizer steps the run will take if nothing stops it early.
