@@ -678,6 +678,12 @@ class TrainConfig(_Section):
     val_every_steps: int | None = Field(
         None, gt=0, description="validate every N optimizer steps instead of every epoch"
     )
+    val_every_samples: int | None = Field(
+        None,
+        gt=0,
+        description="validate each time the training samples seen pass a multiple of N (any batch size, "
+        "a batch schedule included) instead of every epoch",
+    )
     precise_bn: int = Field(
         0,
         ge=0,

@@ -218,6 +218,7 @@ def loop_settings(config: Config, min_batch: int = 1) -> LoopSettings:
         accumulate=train.accumulate,
         grad_clip=train.grad_clip,
         val_every_steps=train.val_every_steps,
+        val_every_samples=train.val_every_samples,
         precision=train.precision,
         min_micro_batch=min_batch,
         precise_bn=train.precise_bn,

@@ -118,7 +118,7 @@ def fit(
                 scheduler.step()
             state.step += 1
             hooks.on_step_end(state)
-            if settings.val_every_steps and state.step % settings.val_every_steps == 0:
+            if _validation_due(settings, state, step_samples):
                 _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
             if state.stop or (settings.max_steps is not None and state.step >= settings.max_steps):
                 break
@@ -132,7 +132,8 @@ def fit(
             state.batch = 0
         # A row closes a whole epoch, or the last steps before the end; a stop mid-epoch (interrupt,
         # divergence) leaves no half-epoch row behind.
-        if (settings.val_every_steps is None and epoch_done) or _ends_unevaluated(state, settings):
+        every_epoch = settings.val_every_steps is None and settings.val_every_samples is None
+        if (every_epoch and epoch_done) or _ends_unevaluated(state, settings):
             _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
         hooks.on_epoch_end(state)
         if state.step != closed:  # after the step's row, the epoch's close and any stop decision
@@ -156,6 +157,15 @@ def planned_steps(train: Batches, settings: LoopSettings) -> list[int]:
         if settings.max_steps is not None and total >= settings.max_steps:
             break
     return counts
+
+
+def _validation_due(settings: LoopSettings, state: LoopState, step_samples: int) -> bool:
+    """A metrics row is due after this step: every ``val_every_steps`` steps, or each time the samples
+    seen pass a multiple of ``val_every_samples`` (the same resolution at any batch size)."""
+    if settings.val_every_steps and state.step % settings.val_every_steps == 0:
+        return True
+    every = settings.val_every_samples
+    return bool(every) and state.samples // every > (state.samples - step_samples) // every  # type: ignore[operator]
 
 
 def _finished(state: LoopState, settings: LoopSettings) -> bool:

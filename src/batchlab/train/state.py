@@ -19,6 +19,8 @@ class LoopSettings:
             optimizer step: the batches hold the effective batch, ``accumulate`` times the micro-batch.
         grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
         val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
+        val_every_samples: evaluate each time the training samples seen pass a multiple of N (with a
+            batch that changes size, the same resolution throughout); ``None``: off.
         precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision (see :mod:`batchlab.train.precision`).
         min_micro_batch: the smallest micro-batch (2 with batch norm).
         precise_bn: before each evaluation, recompute batch-norm statistics over this many training
@@ -32,6 +34,7 @@ class LoopSettings:
     accumulate: int = 1
     grad_clip: float | None = None
     val_every_steps: int | None = None
+    val_every_samples: int | None = None
     precision: str = "fp32"
     min_micro_batch: int = 1
     precise_bn: int = 0
