@@ -32,7 +32,9 @@ def test_the_rate_follows_the_scaling_rule(rule: str, expected: float) -> None:
     assert lr_scale_factor(256, 32, rule) == pytest.approx(expected)
 
 
-def _scheduler(policy: SchedulePolicy, noise: object = None, rule: str = "sqrt") -> tuple[BatchScheduler, torch.optim.Optimizer]:
+def _scheduler(
+    policy: SchedulePolicy, noise: object = None, rule: str = "sqrt"
+) -> tuple[BatchScheduler, torch.optim.Optimizer]:
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     clock = LRClock(lambda step: 1.0, policy.start, rule)
