@@ -4,6 +4,7 @@ the learning rate at each size, what the run records, and mistakes refused befor
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import subprocess
@@ -89,7 +90,7 @@ def test_adaptive_grows_with_the_measured_noise_scale(root: Path) -> None:
     assert "noise_scale" in rows[0]
     changes = json.loads((root / "adaptive-full" / "run.json").read_text())["batch_changes"]
     assert len(changes) >= 2 and all(c["reason"].startswith("B_simple") for c in changes[1:])
-    assert all(b["size"] > a["size"] for a, b in zip(changes, changes[1:], strict=False))
+    assert all(b["size"] > a["size"] for a, b in itertools.pairwise(changes))
 
 
 def test_a_micro_batch_cap_accumulates_to_the_same_update(root: Path) -> None:
