@@ -225,15 +225,13 @@ def _schedule_budget(budget: Budget | None, plan: EpochPlan) -> Budget | None:
 def _schedule_section(config: Config, size: BatchSize, raw: dict[str, Any]) -> dict[str, Any]:
     """``train.batch_schedule`` of a schedule cell: the config's own settings, with the cell's kind and bounds.
 
-    A ramp takes the config's ``over`` when the config ramps, else the first half of the cell's run; a step
-    rule the config's milestones and factor, else two steps (after a third and two thirds of the epochs) of
+    A ramp takes the config's ``over`` (``--set train.batch_schedule.over=2epochs``), else the first half of
+    the cell's run; a step rule the config's milestones and factor, else two steps (after a third and two thirds of the epochs) of
     ``sqrt(end / start)`` each.
     """
     own = config.train.batch_schedule
     section = own.model_dump(mode="json")
     section.update(kind=size.schedule, start=size.start, end=size.value)
-    if size.schedule == "ramp" and own.kind != "ramp":
-        section["over"] = None
     if size.schedule == "step" and own.kind != "step":
         epochs = raw["train"]["epochs"] or 3
         section["milestones"] = sorted({max(1, round(epochs / 3)), max(2, round(2 * epochs / 3))})

@@ -114,6 +114,7 @@ def cell_row(cell: dict[str, Any], metric: str, target: Target | None) -> dict[s
         "unit": unit,
         "schedule": schedule,
         "final_batch": cell.get("final_batch"),
+        "schedule_end": cell.get("schedule_end"),
         "batch_size": int(cell["token_budget"]) if unit == "tokens" else int(cell["effective_batch"]),
         # A schedule has no one batch per step: it stays out of the critical-batch fit.
         "step_batch": None if schedule else tokens_per_step if unit == "tokens" else int(cell["effective_batch"]),
@@ -178,6 +179,7 @@ def size_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "unit": group[0].get("unit", "samples"),
             "schedule": group[0].get("schedule"),
             "final_batch": group[0].get("final_batch"),
+            "schedule_end": group[0].get("schedule_end"),
             "batch_size": batch_size,
             "seeds": len(group),
             "reached": sum(1 for r in group if r["reached"]) if group[0]["reached"] is not None else None,

@@ -3,7 +3,7 @@
 A fixed batch size trades steps for samples: small batches need few samples and many steps, large ones
 the reverse (McCandlish et al. 2018). A schedule cell is worth its name when no fixed size reaches the
 target with both fewer steps and fewer samples, i.e. when it sits on the Pareto front of the sweep; and a
-ramp should need no more samples than a fixed run at the size it ends on.
+ramp should need no more samples than a fixed run at the size it ramps to.
 
 >>> fixed = [{"size": "32", "steps_to_target_mean": 400, "samples_to_target_mean": 12800},
 ...          {"size": "512", "steps_to_target_mean": 60, "samples_to_target_mean": 30720}]
@@ -56,12 +56,12 @@ def schedule_sentences(summary: Sequence[dict[str, Any]], target: Any) -> list[s
             text += "; dominated by batch " + ", ".join(str(b["size"]) for b in better) + " (fewer steps and samples)"
         else:
             text += "; on the Pareto front of the sweep (no fixed size needs fewer steps and fewer samples)"
-        end = next((f for f in fixed if str(f["size"]) == str(entry.get("final_batch"))), None)
+        end = next((f for f in fixed if str(f["size"]) == str(entry.get("schedule_end"))), None)
         if entry.get("schedule") == "ramp" and end is not None:
             ratio = samples / end["samples_to_target_mean"]
             verdict = "no more than" if ratio <= 1 else "more than"
             text += (
-                f"; {verdict} its final size {end['size']} in samples ({ratio:.2f}x, "
+                f"; {verdict} a fixed batch of its end size {end['size']} in samples ({ratio:.2f}x, "
                 f"{end['samples_to_target_mean']:,.0f})"
             )
         lines.append(text + ".")
