@@ -1281,3 +1281,40 @@ CASES += [
         changes=("run",),
     ),
 ]
+
+
+def _study_sizes(sizes: str) -> Callable[[Path], list[str]]:
+    def prepare(root: Path) -> list[str]:
+        (root / "c.yaml").write_text("data: {source: iris}\ntrain: {epochs: 1}\n")
+        return ["study", "batch-size", "c.yaml", "--sizes", sizes, "--study-dir", "study"]
+
+    return prepare
+
+
+_DIGITS = "data: {source: digits}\ntrain: {batch_size: 16, epochs: 1, "
+CASES += [
+    Case(
+        "config",
+        "a batch schedule with gradient accumulation",
+        config(_DIGITS + "accumulate: 2, batch_schedule: {kind: ramp, end: 64}}"),
+    ),
+    Case(
+        "config",
+        "a ramp to a size larger than the training split",
+        config(_DIGITS + "batch_schedule: {kind: ramp, end: 100000}}"),
+    ),
+    Case("config", "a ramp without its end size", config(_DIGITS + "batch_schedule: {kind: ramp}}")),
+    Case(
+        "config",
+        "a schedule whose end is below its start",
+        config(_DIGITS + "batch_schedule: {kind: adaptive, start: 64, end: 32}}"),
+    ),
+    Case(
+        "config",
+        "step-rule milestones out of order",
+        config(_DIGITS + "batch_schedule: {kind: step, milestones: [3, 2]}}"),
+    ),
+    Case("config", "a ramp length in weeks", config(_DIGITS + "batch_schedule: {kind: ramp, end: 64, over: 2weeks}}")),
+    Case("study", "a schedule cell without fixed sizes to take bounds from", _study_sizes("8,ramp")),
+    Case("study", "a schedule cell that shrinks", _study_sizes("8,32,adaptive:64-16")),
+]

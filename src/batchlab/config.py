@@ -585,6 +585,92 @@ class LogConfig(_Section):
     )
 
 
+_SPAN = re.compile(r"\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*(samples|steps|epochs)\s*", re.IGNORECASE)
+
+
+def parse_span(text: str) -> tuple[float, str]:
+    """A length of training, ``"5000samples"``, ``"200steps"`` or ``"2epochs"``, as ``(amount, unit)``.
+
+    >>> parse_span("2epochs"), parse_span("1e5samples")
+    ((2.0, 'epochs'), (100000.0, 'samples'))
+    """
+    match = _SPAN.fullmatch(str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f'expected a positive length like "5000samples", "200steps" or "2epochs", got {text!r}')
+    return float(match.group(1)), match.group(2).lower()
+
+
+class BatchScheduleConfig(_Section):
+    """A batch size that changes during training, between optimizer steps (docs/batch-schedules.md).
+
+    ``ramp`` grows the batch from ``start`` to ``end`` over ``over`` (linear or geometric, as large
+    language models are trained); ``step`` multiplies it by ``factor`` at each epoch of ``milestones``
+    (Smith et al. 2017: increase the batch instead of decaying the rate); ``adaptive`` grows it towards the
+    gradient noise scale ``B_simple`` measured during the run (never shrinking, within ``[start, end]``).
+    Sizes count samples per optimizer step; the learning rate follows ``train.lr_scaling`` from the size it
+    was set for.
+    """
+
+    kind: Literal["none", "ramp", "step", "adaptive"] = Field(
+        "none", description="none (fixed train.batch_size), ramp, step or adaptive"
+    )
+    start: int | None = Field(None, gt=0, description="first batch size in samples (null: train.batch_size)")
+    end: int | None = Field(
+        None, gt=0, description="ramp: the final batch size; step and adaptive: the largest allowed (null: no limit)"
+    )
+    over: str | None = Field(
+        None,
+        description='ramp: its length, e.g. "20000samples", "300steps" or "2epochs" (null: the first half of the run)',
+    )
+    shape: Literal["linear", "geometric"] = Field(
+        "geometric", description="ramp: sizes grow by equal steps (linear) or equal ratios (geometric)"
+    )
+    milestones: list[int] = Field(
+        default_factory=list, description="step: the batch is multiplied by factor after each of these epochs (counted from 1)"
+    )
+    factor: float = Field(
+        2.0, gt=1.0, description="step: multiplier at each milestone; adaptive: largest growth per change"
+    )
+    every_steps: int = Field(
+        20, gt=0, description="adaptive: optimizer steps between noise measurements (and decisions)"
+    )
+    warmup_measurements: int = Field(3, ge=1, description="adaptive: measurements averaged before the first change")
+    noise_multiple: float = Field(
+        1.0, gt=0.0, description="adaptive: the batch grows towards this multiple of B_simple"
+    )
+    multiple_of: int = Field(1, gt=0, description="round every scheduled size down to a multiple of this (e.g. 8)")
+    max_micro_batch: int | None = Field(
+        None,
+        gt=0,
+        description="largest batch one forward pass takes (memory); larger batches are accumulated in micro-batches",
+    )
+
+    @field_validator("over")
+    @classmethod
+    def _over(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        amount, unit = parse_span(value)
+        return f"{amount:g}{unit}"
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones(cls, value: list[int]) -> list[int]:
+        if any(m < 1 for m in value) or value != sorted(set(value)):
+            raise ValueError(f"expected increasing epochs from 1 on, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> BatchScheduleConfig:
+        if self.kind == "ramp" and self.end is None:
+            raise ValueError("a ramp needs end: the batch size it grows to")
+        if self.kind == "step" and not self.milestones:
+            raise ValueError("a step schedule needs milestones: the epochs at which the batch grows")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end ({self.end}) is smaller than start ({self.start}); a schedule only grows the batch")
+        return self
+
+
 _TOKEN_BUDGET = re.compile(r"(\d+)\s*tokens?", re.IGNORECASE)
 
 
@@ -637,6 +723,7 @@ class TrainConfig(_Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     lr_scaling: LRScalingConfig = Field(default_factory=LRScalingConfig)
     noise_scale: NoiseScaleConfig = Field(default_factory=NoiseScaleConfig)
+    batch_schedule: BatchScheduleConfig = Field(default_factory=BatchScheduleConfig)
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient L2 norm to this value")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN/inf loss stops training, or skips the batch")
     accumulate: int = Field(
@@ -644,6 +731,12 @@ class TrainConfig(_Section):
     )
     val_every_steps: int | None = Field(
         None, gt=0, description="validate every N optimizer steps instead of every epoch"
+    )
+    val_every_samples: int | None = Field(
+        None,
+        gt=0,
+        description="validate each time the training samples seen pass a multiple of N (any batch size, "
+        "a batch schedule included) instead of every epoch",
     )
     precise_bn: int = Field(
         0,

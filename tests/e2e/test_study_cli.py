@@ -137,3 +137,26 @@ def test_mistakes_are_one_line_errors_that_leave_nothing(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), done.stderr
     assert not (tmp_path / "study").exists()
+
+
+def test_schedule_cells_beside_fixed_sizes(batchlab_cli, blobs_config: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    done = batchlab_cli(
+        "study", "batch-size", str(blobs_config), "--sizes", "4,16,ramp,adaptive", "--target", "val_accuracy=0.9",
+        "--budget", "3epochs", "--lr-scaling", "sqrt", "--evals-per-epoch", "6", "--study-dir", "study",
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    study = tmp_path / "study"
+    cells = {p.parent.name: json.loads(p.read_text()) for p in study.glob("runs/*/cell.json")}
+    assert sorted(cells) == ["b16-s0", "b4-s0", "badaptive4-16-s0", "bramp4-16-s0"]
+    ramp = cells["bramp4-16-s0"]
+    assert ramp["schedule"] == "ramp" and ramp["final_batch"] == 16 and ramp["batch_changes"][0]["size"] == 4
+    assert ramp["samples"] == 3 * ramp["epoch_samples"]  # every sample once per epoch whatever the sizes
+    # Evaluated on a clock of samples, as often as the fixed sizes: a row each time another sixth of an
+    # epoch is passed, whatever the batch size by then.
+    every = ramp["epoch_samples"] // 6
+    marks = [int(r["samples"]) // every for r in ramp["curve"]]
+    assert marks == list(range(1, 19))
+    rows = list(csv.DictReader((study / "results.csv").open()))
+    assert {r["size"] for r in rows} == {"4", "16", "ramp4-16", "adaptive4-16"}
+    assert any(line.startswith("- Schedule ramp4-16") for line in done.stdout.splitlines())
+    assert (study / "plots" / "schedules.png").exists()

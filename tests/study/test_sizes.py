@@ -80,3 +80,24 @@ def test_token_budgets_holding_the_whole_split_become_full() -> None:
 def test_token_budgets_on_data_without_tokens_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"--sizes: token budgets \(512tokens\) apply to text data"):
         resolve_sizes(["512tokens"], train_samples=300, full_tokens=None)
+
+
+def test_schedule_cells_take_their_bounds_from_the_fixed_sizes() -> None:
+    sizes = resolve_sizes(parse_sizes("8,32,512,ramp,adaptive:16-1024,step"), train_samples=1000)
+    assert [s.label for s in sizes] == ["8", "32", "512", "ramp8-512", "adaptive16-1000", "step8-512"]
+    ramp = sizes[3]
+    assert ramp.is_schedule and ramp.spec == 8 and ramp.value == 512 and not sizes[0].is_schedule
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("32,ramp", "takes its bounds from the fixed sizes"),
+        ("ramp:64-32", "must grow from a positive size"),
+        ("512tokens,ramp", "cannot join a study in tokens"),
+        ("32,128,rampage", "is not a batch size"),
+    ],
+)
+def test_schedule_cell_mistakes(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_sizes(parse_sizes(text), train_samples=1000)

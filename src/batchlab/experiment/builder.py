@@ -28,7 +28,9 @@ from batchlab.config import Config, token_budget
 from batchlab.data.pipeline import PreparedData, prepare_data
 from batchlab.data.prepared import SequenceSplit, TokenStream
 from batchlab.data.sharding import ShardedBatches
+from batchlab.data.stream.prepare import StreamedSplit
 from batchlab.errors import ConfigError
+from batchlab.experiment.batch_schedule import check_batch_schedule, schedule_parts, schedule_start
 from batchlab.experiment.components import (
     check_batch_size,
     effective_batch_size,
@@ -163,7 +165,9 @@ def build_run(
     # Under DDP each worker normalizes its share of a global batch: a last batch too small to give every
     # worker 2 samples is left out, as one process leaves out a last batch of one.
     last = min_batch * workers.world_size if workers.enabled and min_batch > 1 else min_batch
-    whole = train_batches(config, data, device, min_batch=last, transform=train_transform)
+    start = schedule_start(config)  # a batch schedule's batches are planned at its first size
+    batches_config = config if start is None else _with_batch_size(config, start)
+    whole = train_batches(batches_config, data, device, min_batch=last, transform=train_transform)
     val_whole = None
     if data.val is not None and len(data.val):
         val_whole = eval_batches(data.val, data.input_spec, device, transform=eval_transform)
@@ -172,16 +176,26 @@ def build_run(
     if workers.enabled:
         train = ShardedBatches(whole, workers.rank, workers.world_size)  # type: ignore[arg-type]
         val = ShardedBatches(val_whole, workers.rank, workers.world_size) if val_whole is not None else None  # type: ignore[arg-type]
+    callbacks = _training_callbacks(config, whole, objective, workers, data)
+    if start is not None:
+        noise = next((c for c in callbacks if type(c).__name__ == "GradientNoiseScale"), None)
+        scheduled = schedule_parts(config, whole, objective=objective, min_batch=last, workers=workers, noise=noise)
+        train = scheduled.train
+        callbacks += scheduled.callbacks
 
     _warn_ghost_of_a_token_budget(config, whole, workers, custom_model)
     settings = loop_settings(config, min_batch)
     total_steps = settings.total_steps(planned_steps(train, settings))
-    lr = run_lr(config, data, whole)
+    lr = run_lr(batches_config, data, whole)
     optimizer = build_optimizer(wrapped.parameters(), config.train.optimizer.model_copy(update={"lr": lr}))
     scheduler = build_scheduler(optimizer, config.train.schedule, total_steps=total_steps, steps_per_epoch=len(train))
     _check_monitor(config, objective, has_val=val is not None)
-    callbacks = _training_callbacks(config, whole, objective, workers, data)
     info = _run_info(config, data, objective, module, whole, settings, total_steps, device, custom_model, lr, workers)
+    if start is not None:
+        info["batch_schedule"] = scheduled.policy.describe()
+        info["summary"] += (
+            f"\nBatch schedule: {scheduled.policy.describe()}; lr follows {config.train.lr_scaling.rule} scaling"
+        )
     return RunParts(
         config=config,
         data=data,
@@ -211,10 +225,17 @@ def loop_settings(config: Config, min_batch: int = 1) -> LoopSettings:
         accumulate=train.accumulate,
         grad_clip=train.grad_clip,
         val_every_steps=train.val_every_steps,
+        val_every_samples=train.val_every_samples,
         precision=train.precision,
         min_micro_batch=min_batch,
         precise_bn=train.precise_bn,
+        max_micro_batch=train.batch_schedule.max_micro_batch,
     )
+
+
+def _with_batch_size(config: Config, size: int) -> Config:
+    """``config`` with ``train.batch_size`` set to ``size`` (the first size of a batch schedule)."""
+    return config.model_copy(update={"train": config.train.model_copy(update={"batch_size": size})})
 
 
 def objective_for(config: Config, data: PreparedData) -> Objective:
@@ -287,6 +308,8 @@ def _check_data(config: Config, data: PreparedData, workers: DistributedInfo) ->
         check_batch_size(config, len(data.train))
     if workers.enabled and isinstance(config.train.batch_size, int):
         per_worker_batch(config.train.batch_size, workers.world_size)
+    windows = data.task == "language_model"  # any size: the windows are counted when batches are planned
+    check_batch_schedule(config, 2**62 if windows else len(data.train), streamed=isinstance(data.train, StreamedSplit))
 
 
 def _check_positions(config: Config, data: PreparedData) -> None:
@@ -328,7 +351,7 @@ def _check_batchnorm(config: Config, min_batch: int, workers: DistributedInfo, c
     The batch a forward pass sees is ``train.batch_size`` per worker (accumulation repeats it, see
     docs/normalization.md), so that is what the batch-norm statistics come from.
     """
-    size = config.train.batch_size
+    size = schedule_start(config) or config.train.batch_size
     if not isinstance(size, int):
         return
     per_step = size // max(1, workers.world_size) if workers.enabled else size

@@ -348,6 +348,8 @@ def _train(
         train_seconds=round(state.seconds, 3),
         total_seconds=round(time.perf_counter() - started, 3),
     )
+    if "batch_changes" in state.extra:  # a batch-size schedule: every change of size (step, samples, reason)
+        info["batch_changes"] = state.extra["batch_changes"]
     if workers.is_main:
         run.write_json("run.json", info)
     if state.diverged:

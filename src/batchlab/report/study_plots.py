@@ -9,6 +9,7 @@ matplotlib is imported inside each function, so importing this module stays chea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "plot_final_metric",
     "plot_learning_curves_by_size",
     "plot_noise_scale",
+    "plot_schedules",
     "plot_steps_to_target",
     "plot_study",
     "plot_throughput_memory",
@@ -367,16 +369,75 @@ def _noise_batch(noise: dict[str, Any]) -> str:
 
 
 def plot_study(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], directory: str | Path) -> list[Path]:
-    """Draw every sweep plot that has data into ``directory``; return the written paths."""
+    """Draw every sweep plot that has data into ``directory``; return the written paths.
+
+    The plots against the batch size show the fixed sizes; schedule cells get their own plot.
+    """
     directory = Path(directory)
+    fixed = dataclasses.replace(analysis, summary=[s for s in analysis.summary if not s.get("schedule")])
+    fixed_cells = [c for c in cells if not c.get("schedule")]
     drawn = [
-        plot_steps_to_target(analysis, directory / "steps_to_target.png"),
-        plot_time_to_target(analysis, directory / "time_to_target.png"),
-        plot_final_metric(analysis, directory / "final_metric.png"),
-        plot_learning_curves_by_size(cells, analysis, directory / "learning_curves.png"),
-        plot_throughput_memory(analysis, directory / "throughput_memory.png"),
+        plot_steps_to_target(fixed, directory / "steps_to_target.png"),
+        plot_time_to_target(fixed, directory / "time_to_target.png"),
+        plot_final_metric(fixed, directory / "final_metric.png"),
+        plot_learning_curves_by_size(fixed_cells, fixed, directory / "learning_curves.png"),
+        plot_throughput_memory(fixed, directory / "throughput_memory.png"),
+        plot_schedules(analysis, cells, directory / "schedules.png"),
     ]
     return [p for p in drawn if p is not None]
+
+
+def plot_schedules(analysis: StudyAnalysis, cells: Sequence[dict[str, Any]], path: str | Path) -> Path | None:
+    """Schedule cells against the fixed sizes: steps against samples to the target (the Pareto front of the
+    sweep; lower left is better), and each schedule's batch size against the samples seen."""
+    schedules = [s for s in analysis.summary if s.get("schedule")]
+    if not schedules:
+        return None
+    plt = _pyplot()
+    fig, (front, growth) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fixed = [s for s in analysis.summary if not s.get("schedule") and s["steps_to_target_mean"] is not None]
+    if fixed:
+        front.plot(
+            [s["samples_to_target_mean"] for s in fixed],
+            [s["steps_to_target_mean"] for s in fixed],
+            "o-",
+            color="tab:blue",
+            label="fixed batch sizes",
+        )
+        for s in fixed:
+            front.annotate(str(s["size"]), (s["samples_to_target_mean"], s["steps_to_target_mean"]), fontsize=7)
+    markers = iter("*^sDvP")
+    for entry in schedules:
+        if entry["steps_to_target_mean"] is None:
+            continue
+        front.plot(
+            entry["samples_to_target_mean"],
+            entry["steps_to_target_mean"],
+            next(markers, "*"),
+            markersize=11,
+            label=str(entry["size"]),
+        )
+    front.set_xscale("log")
+    front.set_yscale("log")
+    front.set_xlabel("samples to target (mean over seeds)")
+    front.set_ylabel("steps to target")
+    front.grid(alpha=0.3, which="both")
+    front.legend(fontsize=8)
+    front.set_title(f"Steps and samples to {analysis.target}" if analysis.target else "Steps and samples")
+    for cell in cells:
+        changes = cell.get("batch_changes") or []
+        if not changes:
+            continue
+        xs = [int(c["samples"]) for c in changes] + [int(cell["samples"])]
+        ys = [int(c["size"]) for c in changes] + [int(changes[-1]["size"])]
+        growth.step(xs, ys, where="post", alpha=0.8, label=f"{cell['size']} s{cell['seed']}")
+    growth.set_yscale("log", base=2)
+    growth.set_xlabel("training samples")
+    growth.set_ylabel("batch size")
+    growth.grid(alpha=0.3, which="both")
+    growth.legend(fontsize=7)
+    growth.set_title("Batch size during training")
+    return _save(fig, path)
 
 
 def _null_locator() -> Any:

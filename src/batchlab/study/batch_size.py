@@ -164,9 +164,10 @@ def _check_batch_norm_sizes(config: Config, sizes: list[BatchSize]) -> None:
     if fields is None:
         return
     for size in sizes:
-        if size.unit == "samples" and size.value < 2:
+        first = size.start if size.is_schedule else size.value
+        if size.unit == "samples" and first < 2:
             raise ConfigError(
-                f"--sizes: batch size {size.value} is too small for batch normalization ({fields}), which needs "
+                f"--sizes: batch size {first} is too small for batch normalization ({fields}), which needs "
                 "at least 2 samples per batch; leave it out, or use model.norm: group, layer or none"
             )
 
@@ -226,5 +227,7 @@ def _cell_line(record: dict[str, Any], size: BatchSize, target: Target | None) -
     metric = target.metric if target is not None else next((k for k in ("val_accuracy", "val_r2") if k in final), None)
     if metric and metric in final:
         parts.append(f"final {metric} {final[metric]:.4f}")
+    if size.is_schedule:
+        parts.append(f"batch {size.start} -> {record.get('final_batch', size.start)}")
     parts.append(f"{record['train_seconds']:.1f} s")
     return "; ".join(parts)

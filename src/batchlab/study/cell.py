@@ -25,6 +25,7 @@ from batchlab.data.batching import batch_count
 from batchlab.errors import ConfigError, DivergenceError
 from batchlab.experiment.components import effective_batch_size, resolve_device
 from batchlab.experiment.training import train_run
+from batchlab.study.budget import Budget
 from batchlab.study.callbacks import StopAtTarget, StudyClock
 from batchlab.study.memory import measure_peak
 from batchlab.study.plan import EpochPlan, epoch_plan
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from batchlab.data.pipeline import PreparedData
-    from batchlab.study.budget import Budget
     from batchlab.study.sizes import BatchSize
     from batchlab.study.targets import Target
     from batchlab.train.callbacks import Callback
@@ -162,14 +162,17 @@ def cell_config(
     raw["name"] = f"{config.name}-{cell_name(size, seed)}"
     train["batch_size"] = size.spec
     train["seed"] = seed
+    first = size.start if size.is_schedule else size.value
     if config.model.norm == "ghost" and size.unit == "samples":
         # A cell whose batch is smaller than a ghost batch normalizes its whole batch (plain batch norm).
-        raw["model"]["ghost_batch_size"] = max(2, min(config.model.ghost_batch_size, size.value))
+        raw["model"]["ghost_batch_size"] = max(2, min(config.model.ghost_batch_size, first))
     plan = _cell_plan(make_config(raw), size, data, train_samples)
     # A samples budget keeps its historical meaning for sizes in samples (B samples per step); a token
     # budget's batches hold varying numbers of samples, so their mean over the epoch is used.
-    effective = size.value * accumulate if size.unit == "samples" else plan.samples_per_step
+    effective = first * accumulate if size.unit == "samples" else plan.samples_per_step
     budget = settings.budget
+    if size.is_schedule:
+        budget = _schedule_budget(budget, plan)
     for option, amount in (("--budget", budget), ("--warmup", settings.warmup)):
         if amount is not None and amount.unit == "tokens" and plan.tokens is None:
             raise ConfigError(
@@ -185,6 +188,8 @@ def cell_config(
         else:
             train["epochs"] = None
             train["max_steps"] = to_steps(budget)
+    if size.is_schedule:
+        train["batch_schedule"] = _schedule_section(config, size, raw)
     rule = settings.lr_rule or config.train.lr_scaling.rule
     base = base_batch_of(config, settings, train_samples, unit=size.unit, data=data)
     train["lr_scaling"] = {"rule": rule, "base_batch_size": base}
@@ -192,10 +197,46 @@ def cell_config(
         warmup = to_steps(settings.warmup)
         train["schedule"]["warmup_steps"] = warmup if settings.warmup.amount > 0 else 0
     train["val_every_steps"] = max(1, plan.steps // max(1, settings.evals_per_epoch))
+    if size.is_schedule:  # the size changes: evaluate on a clock of samples, as often as the fixed sizes do
+        train["val_every_steps"] = None
+        train["val_every_samples"] = max(1, plan.samples // max(1, settings.evals_per_epoch))
     train["checkpoint"] = {"every_steps": None, "every_epochs": None, "every_seconds": None}
     if not settings.early_stopping:
         train["early_stopping"]["enabled"] = False
     return make_config(raw)
+
+
+def _schedule_budget(budget: Budget | None, plan: EpochPlan) -> Budget | None:
+    """A schedule cell's budget in epochs (or steps): samples are converted to whole epochs.
+
+    Raises:
+        ConfigError: a budget in samples that is not a whole number of epochs.
+    """
+    if budget is None or budget.unit in ("epochs", "steps"):
+        return budget
+    if budget.unit == "samples" and (budget.amount / plan.samples).is_integer():
+        return Budget(budget.amount / plan.samples, "epochs")
+    raise ConfigError(
+        f"--budget: {budget} does not hold whole epochs ({plan.samples:,} samples each); a schedule cell "
+        "needs a budget in epochs or steps"
+    )
+
+
+def _schedule_section(config: Config, size: BatchSize, raw: dict[str, Any]) -> dict[str, Any]:
+    """``train.batch_schedule`` of a schedule cell: the config's own settings, with the cell's kind and bounds.
+
+    A ramp takes the config's ``over`` (``--set train.batch_schedule.over=2epochs``), else the first half of
+    the cell's run; a step rule the config's milestones and factor, else two steps (after a third and two thirds of the epochs) of
+    ``sqrt(end / start)`` each.
+    """
+    own = config.train.batch_schedule
+    section = own.model_dump(mode="json")
+    section.update(kind=size.schedule, start=size.start, end=size.value)
+    if size.schedule == "step" and own.kind != "step":
+        epochs = raw["train"]["epochs"] or 3
+        section["milestones"] = sorted({max(1, round(epochs / 3)), max(2, round(2 * epochs / 3))})
+        section["factor"] = max(1.01, (size.value / size.start) ** (1 / len(section["milestones"])))
+    return section
 
 
 def _cell_plan(config: Config, size: BatchSize, data: PreparedData | None, train_samples: int) -> EpochPlan:
@@ -204,7 +245,7 @@ def _cell_plan(config: Config, size: BatchSize, data: PreparedData | None, train
         return epoch_plan(config, data)
     if size.unit == "tokens":
         raise ValueError("a cell with a token budget needs the prepared data to plan its batches")
-    effective = min(size.value * config.train.accumulate, train_samples)
+    effective = min((size.start if size.is_schedule else size.value) * config.train.accumulate, train_samples)
     steps = batch_count(train_samples, effective, config.train.drop_last)
     return EpochPlan(steps, train_samples)
 
@@ -281,7 +322,8 @@ def run_cell(
         **_size_fields(config, size),
         **_token_fields(clock, steps),
         "diverged": diverged is not None,
-        "size": "full" if config.train.batch_size == "full" else str(config.train.batch_size),
+        "size": size.label if size is not None and size.is_schedule else _size_text(config),
+        **(_schedule_fields(size, info) if size is not None and size.is_schedule else {}),
         "batch_size": int(info["batch_size"]),
         "effective_batch": int(info["effective_batch"]),
         "seed": config.train.seed,
@@ -314,6 +356,23 @@ def run_cell(
         },
         "run_dir": str(run_dir),
         **({"noise": noise} if noise is not None else {}),
+    }
+
+
+def _size_text(config: Config) -> str:
+    return "full" if config.train.batch_size == "full" else str(config.train.batch_size)
+
+
+def _schedule_fields(size: BatchSize, info: dict[str, Any]) -> dict[str, Any]:
+    """A schedule cell's kind, bounds and every change of size (step, samples, size, reason)."""
+    changes = info.get("batch_changes") or []
+    final = int(changes[-1]["size"]) if changes else size.start
+    return {
+        "schedule": size.schedule,
+        "schedule_start": size.start,
+        "schedule_end": size.value,
+        "final_batch": final,
+        "batch_changes": changes,
     }
 
 

@@ -180,6 +180,11 @@ def without_unused_norm_fields(config: dict[str, Any]) -> dict[str, Any]:
         model.pop("block_norm", None)
     if not train.get("precise_bn"):
         train.pop("precise_bn", None)
+    # Fields added later that are off: a fixed batch size, validation not on a clock of samples.
+    if train.get("batch_schedule", {}).get("kind", "none") == "none":
+        train.pop("batch_schedule", None)
+    if train.get("val_every_samples") is None:
+        train.pop("val_every_samples", None)
     return config
 
 

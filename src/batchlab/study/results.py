@@ -23,6 +23,7 @@ from typing import Any
 
 from batchlab.plural import counted
 from batchlab.study.critical import CriticalBatchFit, fit_critical_batch
+from batchlab.study.schedule_results import schedule_sentences
 from batchlab.study.sizes import SizeUnit
 from batchlab.study.targets import Target, first_reached, metric_direction
 
@@ -107,11 +108,16 @@ def cell_row(cell: dict[str, Any], metric: str, target: Target | None) -> dict[s
     gap = final[train_key] - final[metric] if metric in final and train_key in final else None
     seconds = float(cell["train_seconds"])
     memory = cell.get("memory", {})
+    schedule = cell.get("schedule")
     return {
         "size": cell["size"],
         "unit": unit,
+        "schedule": schedule,
+        "final_batch": cell.get("final_batch"),
+        "schedule_end": cell.get("schedule_end"),
         "batch_size": int(cell["token_budget"]) if unit == "tokens" else int(cell["effective_batch"]),
-        "step_batch": tokens_per_step if unit == "tokens" else int(cell["effective_batch"]),
+        # A schedule has no one batch per step: it stays out of the critical-batch fit.
+        "step_batch": None if schedule else tokens_per_step if unit == "tokens" else int(cell["effective_batch"]),
         "tokens_per_step": tokens_per_step,
         "seed": int(cell["seed"]),
         "lr": float(cell["lr"]),
@@ -162,15 +168,18 @@ def size_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ``batches_per_epoch``, ``steps``, ``lr``, and ``<name>_mean`` / ``<name>_std`` for the averaged columns
     (over the seeds that have a value; std is 0 for one seed).
     """
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["batch_size"], []).append(row)
+    groups: dict[tuple[bool, int, str], list[dict[str, Any]]] = {}
+    for row in rows:  # fixed sizes by size, then schedules (which start at some fixed size)
+        groups.setdefault((bool(row.get("schedule")), row["batch_size"], str(row["size"])), []).append(row)
     summary = []
-    for batch_size in sorted(groups):
-        group = groups[batch_size]
+    for key in sorted(groups):
+        group, batch_size = groups[key], key[1]
         entry: dict[str, Any] = {
             "size": group[0]["size"],
             "unit": group[0].get("unit", "samples"),
+            "schedule": group[0].get("schedule"),
+            "final_batch": group[0].get("final_batch"),
+            "schedule_end": group[0].get("schedule_end"),
             "batch_size": batch_size,
             "seeds": len(group),
             "reached": sum(1 for r in group if r["reached"]) if group[0]["reached"] is not None else None,
@@ -219,7 +228,7 @@ def _fit(rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]] | Non
     """
     complete = None
     if summary is not None:
-        complete = {s["batch_size"] for s in summary if s["reached"] == s["seeds"]}
+        complete = {s["batch_size"] for s in summary if s["reached"] == s["seeds"] and not s.get("schedule")}
     points = [
         (float(r["step_batch"]), r["steps_to_target"])
         for r in rows
@@ -259,7 +268,9 @@ def _conclusions(
             text = ", ".join(f"{s['size']} ({s['reached']}/{counted(s['seeds'], 'seed')})" for s in partial)
             lines.append(f"Not reached by every seed within the budget: batch {text}.")
         if fit is not None:
-            lines.append(_fit_sentence(fit, seed_fits, unit, _fill(summary) if unit == "tokens" else None))
+            fixed = [s for s in summary if not s.get("schedule")]
+            lines.append(_fit_sentence(fit, seed_fits, unit, _fill(fixed) if unit == "tokens" else None))
+        lines += schedule_sentences(summary, target)
     best = _best_final(summary, metric)
     if best is not None:
         lines.append(f"Best final {metric}: batch {best['size']} ({_pm(best, 'final', '.4f')}).")

@@ -18,6 +18,8 @@ samples or tokens (``full`` goes with either).
 ['512', '1024', 'full']
 >>> [s.label for s in resolve_sizes(parse_sizes("512tokens,2^12tokens"), 1257, full_tokens=3000)]
 ['512tokens', 'full']
+>>> [s.label for s in resolve_sizes(parse_sizes("32,128,512,ramp,adaptive:16-1024"), train_samples=1257)]
+['32', '128', '512', 'ramp32-512', 'adaptive16-1024']
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ _RANGE = re.compile(r"^(\d+)\^(\d+)(?:tokens?)?\.\.(\d+)\^(\d+)$")
 _POWER = re.compile(r"^(\d+)\^(\d+)$")
 _TOKENS = re.compile(r"^(.*?)\s*tokens?$")
 _MAX_RANGE_SIZES = 64
+_SCHEDULE = re.compile(r"^(ramp|adaptive|step)(?::(\d+)-(\d+))?$")
+"""A schedule cell: ``ramp``, ``adaptive`` or ``step``, optionally ``:start-end`` (default: the study's
+smallest and largest fixed sizes)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -56,6 +61,13 @@ class BatchSize:
     value: int
     full: bool = False
     unit: SizeUnit = "samples"
+    schedule: str = ""
+    start: int = 0
+
+    @property
+    def is_schedule(self) -> bool:
+        """A batch-size schedule (``ramp``, ``adaptive``, ``step``) from ``start`` up to ``value`` samples."""
+        return bool(self.schedule)
 
     @property
     def samples(self) -> int:
@@ -76,13 +88,17 @@ class BatchSize:
     @property
     def label(self) -> str:
         """``full``, the number of samples or ``<n>tokens``, as in cell names (``b32-s0``, ``b512tokens-s0``)."""
+        if self.schedule:
+            return f"{self.schedule}{self.start}-{self.value}"
         if self.full:
             return "full"
         return f"{self.value}tokens" if self.unit == "tokens" else str(self.value)
 
     @property
     def spec(self) -> SizeSpec:
-        """The value of ``train.batch_size`` for this size."""
+        """The value of ``train.batch_size`` for this size (a schedule's first size)."""
+        if self.schedule:
+            return self.start
         return "full" if self.full else self.label if self.unit == "tokens" else self.value
 
 
@@ -120,7 +136,12 @@ def size_unit(sizes: Sequence[SizeSpec]) -> SizeUnit:
         ConfigError: samples and token budgets mixed (``full`` goes with either).
     """
     counts = [str(s) for s in sizes if isinstance(s, int)]
-    budgets = [s for s in sizes if isinstance(s, str) and s != "full"]
+    budgets = [s for s in sizes if isinstance(s, str) and s != "full" and not _SCHEDULE.match(s)]
+    schedules = [s for s in sizes if isinstance(s, str) and _SCHEDULE.match(s)]
+    if budgets and schedules:
+        raise ConfigError(
+            f"--sizes: batch-size schedules ({', '.join(schedules)}) count samples; they cannot join a study in tokens"
+        )
     if counts and budgets:
         raise ConfigError(
             f"--sizes: a study is in one unit, but {', '.join(counts)} are samples and {', '.join(budgets)} "
@@ -130,9 +151,15 @@ def size_unit(sizes: Sequence[SizeSpec]) -> SizeUnit:
 
 
 def _parse_token(token: str) -> list[SizeSpec]:
-    low = token.lower()
+    low = token.lower().replace(" ", "")
     if low == "full":
         return ["full"]
+    schedule = _SCHEDULE.match(low)
+    if schedule:
+        start, end = schedule.group(2), schedule.group(3)
+        if start is not None and (int(start) < 1 or int(end) < int(start)):
+            raise ConfigError(f"--sizes: {token!r} must grow from a positive size: ramp:32-512, adaptive:16-1024")
+        return [low]
     budget = _TOKENS.match(low)
     if budget:
         counts = _parse_count(budget.group(1), token)
@@ -199,11 +226,34 @@ def resolve_sizes(sizes: Iterable[SizeSpec], train_samples: int, *, full_tokens:
         return sorted({_token_size(size, full_tokens) for size in sizes})
     resolved = set()
     for size in sizes:
+        if isinstance(size, str) and _SCHEDULE.match(size):
+            continue
         if size == "full" or int(size) >= train_samples:
             resolved.add(BatchSize(train_samples, full=True))
         else:
             resolved.add(BatchSize(int(size)))
-    return sorted(resolved)
+    fixed = sorted(resolved)
+    return fixed + _schedule_sizes(sizes, fixed, train_samples)
+
+
+def _schedule_sizes(sizes: list[SizeSpec], fixed: list[BatchSize], train_samples: int) -> list[BatchSize]:
+    """The schedule cells, their bounds given or taken from the smallest and largest fixed sizes."""
+    schedules = []
+    for size in sizes:
+        match = _SCHEDULE.match(str(size))
+        if not match:
+            continue
+        kind, start, end = match.group(1), match.group(2), match.group(3)
+        if start is None:
+            numbers = [s.value for s in fixed if not s.full] or [s.value for s in fixed]
+            if len(numbers) < 2:
+                raise ConfigError(
+                    f"--sizes: {size} takes its bounds from the fixed sizes of the study; give two or more "
+                    f"(e.g. 32,512,{size}) or bounds ({kind}:32-512)"
+                )
+            start, end = min(numbers), max(numbers)
+        schedules.append(BatchSize(min(int(end), train_samples), schedule=kind, start=int(start)))
+    return list(dict.fromkeys(schedules))
 
 
 def _token_size(size: SizeSpec, full_tokens: int) -> BatchSize:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from batchlab.data.batch import Batch
+from batchlab.data.scheduled import ScheduledBatches
 from batchlab.data.sharding import ShardedBatches
 from batchlab.plural import counted
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
@@ -83,8 +84,7 @@ def fit(
     for name, part in context.components.items():  # a resumed run's sums and gradient scale
         part.load_state_dict(state.components.pop(name, None))
     step = OptimizerStep(optimizer)  # optimizer.step() + zero_grad(set_to_none=True), minus torch.optim's overhead
-    sharded = train if isinstance(train, ShardedBatches) else None
-    world = sharded.world_size if sharded is not None else 1
+    world = getattr(train, "world_size", 1) if isinstance(train, ShardedBatches | ScheduledBatches) else 1
     started = time.perf_counter() - state.seconds
 
     context.step_lr = state.step_lr  # a resumed run's rate of its last step
@@ -95,10 +95,9 @@ def fit(
     while not _finished(state, settings) or _epoch_unclosed(state, train):
         hooks.on_epoch_begin(state)
         model.train()
-        batches_in_epoch = train.batches_in_epoch(state.epoch)
         for batch in train.epoch(state.epoch, start_batch=state.batch):
-            step_samples = sharded.global_size(state.epoch, state.batch) if sharded is not None else len(batch)
-            for micro in batch.split(settings.accumulate, settings.min_micro_batch):
+            step_samples = train.global_size(state.epoch, state.batch) if world > 1 else len(batch)  # type: ignore[attr-defined]
+            for micro in batch.split(settings.micro_batches(len(batch)), settings.min_micro_batch):
                 with precision.autocast():
                     outputs = model(*micro.inputs)
                     loss = objective.loss(outputs, micro.y) if len(micro) else outputs.sum() * 0.0
@@ -119,20 +118,22 @@ def fit(
                 scheduler.step()
             state.step += 1
             hooks.on_step_end(state)
-            if settings.val_every_steps and state.step % settings.val_every_steps == 0:
+            if _validation_due(settings, state, step_samples):
                 _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
             if state.stop or (settings.max_steps is not None and state.step >= settings.max_steps):
                 break
-            if state.batch < batches_in_epoch:  # the epoch's last step closes with the epoch, below
+            # A batch schedule may change the size between steps: the count is asked after every step.
+            if state.batch < train.batches_in_epoch(state.epoch):  # the last step closes with the epoch, below
                 hooks.on_step_closed(state)
                 closed = state.step
-        epoch_done = state.batch == batches_in_epoch
+        epoch_done = state.batch == train.batches_in_epoch(state.epoch)
         if epoch_done:
             state.epoch += 1
             state.batch = 0
         # A row closes a whole epoch, or the last steps before the end; a stop mid-epoch (interrupt,
         # divergence) leaves no half-epoch row behind.
-        if (settings.val_every_steps is None and epoch_done) or _ends_unevaluated(state, settings):
+        every_epoch = settings.val_every_steps is None and settings.val_every_samples is None
+        if (every_epoch and epoch_done) or _ends_unevaluated(state, settings):
             _evaluate(model, train, val, objective, running, state, context, hooks, started, settings)
         hooks.on_epoch_end(state)
         if state.step != closed:  # after the step's row, the epoch's close and any stop decision
@@ -156,6 +157,15 @@ def planned_steps(train: Batches, settings: LoopSettings) -> list[int]:
         if settings.max_steps is not None and total >= settings.max_steps:
             break
     return counts
+
+
+def _validation_due(settings: LoopSettings, state: LoopState, step_samples: int) -> bool:
+    """A metrics row is due after this step: every ``val_every_steps`` steps, or each time the samples
+    seen pass a multiple of ``val_every_samples`` (the same resolution at any batch size)."""
+    if settings.val_every_steps and state.step % settings.val_every_steps == 0:
+        return True
+    every = settings.val_every_samples
+    return bool(every) and state.samples // every > (state.samples - step_samples) // every  # type: ignore[operator]
 
 
 def _finished(state: LoopState, settings: LoopSettings) -> bool:
@@ -225,7 +235,7 @@ def _evaluate(
     if settings.precise_bn:
         recompute_batch_norm(
             model,
-            train.epoch(state.epoch),
+            train.preview(state.epoch) if isinstance(train, ScheduledBatches) else train.epoch(state.epoch),
             settings.precise_bn,
             micro_batches=settings.accumulate,
             min_micro=settings.min_micro_batch,

@@ -19,10 +19,14 @@ class LoopSettings:
             optimizer step: the batches hold the effective batch, ``accumulate`` times the micro-batch.
         grad_clip: clip the global L2 norm of the gradient to this value; ``None`` disables.
         val_every_steps: evaluate every N optimizer steps; ``None`` evaluates at each epoch end.
+        val_every_samples: evaluate each time the training samples seen pass a multiple of N (with a
+            batch that changes size, the same resolution throughout); ``None``: off.
         precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision (see :mod:`batchlab.train.precision`).
         min_micro_batch: the smallest micro-batch (2 with batch norm).
         precise_bn: before each evaluation, recompute batch-norm statistics over this many training
             batches (see :mod:`batchlab.train.precise_bn`); 0: off.
+        max_micro_batch: the largest batch one forward pass takes; a larger batch (a growing batch
+            schedule) is accumulated in as many micro-batches as it needs. ``None``: no limit.
     """
 
     epochs: int | None = 10
@@ -30,9 +34,22 @@ class LoopSettings:
     accumulate: int = 1
     grad_clip: float | None = None
     val_every_steps: int | None = None
+    val_every_samples: int | None = None
     precision: str = "fp32"
     min_micro_batch: int = 1
     precise_bn: int = 0
+    max_micro_batch: int | None = None
+
+    def micro_batches(self, batch_samples: int) -> int:
+        """Forward and backward passes for a batch of ``batch_samples``: ``accumulate``, or more to keep
+        every micro-batch within ``max_micro_batch``.
+
+        >>> LoopSettings(max_micro_batch=64).micro_batches(200), LoopSettings(accumulate=4).micro_batches(200)
+        (4, 4)
+        """
+        if self.max_micro_batch is None or batch_samples <= self.max_micro_batch * self.accumulate:
+            return self.accumulate
+        return -(-batch_samples // self.max_micro_batch)
 
     def total_steps(self, steps_per_epoch: int | list[int]) -> int:
         """Optimizer steps the run will take if nothing stops it early.

@@ -30,6 +30,7 @@ _HEADERS = {
     "val_perplexity": "val_ppl",
     "pad_fraction": "padding",
     "noise_scale": "B_simple",
+    "batch_size": "batch",
     "lr": "lr",
     "seconds": "time_s",
 }
@@ -102,6 +103,14 @@ class ProgressBar(Callback):
             self._progress.refresh()
         self._new_epoch = False
 
+    def on_step_end(self, state: LoopState) -> None:
+        change = state.extra.pop("batch_change", None)  # set by a batch-size schedule
+        if change is not None:
+            self._print(
+                f"Batch size {change['previous']} -> {change['size']} at step {change['step']} "
+                f"({change['samples']:,} samples): {change['reason']}"
+            )
+
     def _running_text(self, logs: dict[str, Any]) -> str:
         """Loss (and accuracy) over the batches since the last metrics row, from the loop's running sums.
 
@@ -139,7 +148,7 @@ class ProgressBar(Callback):
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return f"{'-':>10}"
-    if key in ("epoch", "step"):
+    if key in ("epoch", "step", "batch_size"):
         return f"{int(value):>10d}"
     if key == "lr":
         return f"{value:>10.3g}"
