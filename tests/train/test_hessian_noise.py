@@ -173,3 +173,12 @@ def test_bootstrap_intervals_are_seeded_and_ordered() -> None:
     for name in ("b_simple", "b_noise"):
         low, high = first[name]
         assert low < point[name] < high
+
+
+def test_the_docstring_example_runs() -> None:
+    import doctest
+
+    import batchlab.train.hessian_noise_estimate as module
+
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0

@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Params = dict[str, torch.Tensor]
 
+#: Most Hessian-vector products computed together under ``vmap``.
+HVP_BLOCK = 32
+#: Padded time steps (samples, for fixed-size inputs) times vectors per block: bounds the memory of a block.
+HVP_BLOCK_STEPS = 65_536
+
 
 @dataclass(frozen=True)
 class HessianNoiseMoments:
@@ -223,10 +228,15 @@ def _hvps(
     buffers: Params,
     batch: Batch,
     vectors: torch.Tensor,
-    block: int = 32,
 ) -> torch.Tensor:
     """``(k, P)``: ``H_batch v`` for each row ``v`` of ``vectors`` ``(k, P)``, ``H_batch`` the Hessian of the
-    batch's mean loss; ``block`` vectors at a time under ``vmap`` (one at a time where it cannot batch)."""
+    batch's mean loss; a block of vectors at a time under ``vmap`` (one at a time where it cannot batch).
+
+    The block holds up to :data:`HVP_BLOCK` vectors, fewer for long padded sequences: the second backward
+    pass keeps one copy of the chunk's activations per vector, so the block shrinks as the chunk's
+    (padded) time steps grow, to about :data:`HVP_BLOCK_STEPS` steps per block.
+    """
+    block = max(1, min(HVP_BLOCK, HVP_BLOCK_STEPS // max(1, batch.padded_tokens)))
 
     def batch_loss(p: Params) -> torch.Tensor:
         return loss(functional_call(model, (p, buffers), batch.inputs), batch.y)
