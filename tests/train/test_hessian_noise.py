@@ -182,3 +182,12 @@ def test_the_docstring_example_runs() -> None:
 
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_negative_curvature_gives_the_positive_ratio_and_no_optimal_step() -> None:
+    """H = -I along every direction: G^T H G and tr(H Sigma) are both negative."""
+    g = torch.tensor([[1.0, 0.0], [3.0, 1.0], [0.0, 2.0], [2.0, 2.0]], dtype=torch.float64)
+    est = hessian_noise_from_moments(g @ g.T, -(g @ g.T), (g * g).sum(1), group_size=1, lr=0.1)
+    assert est["grad_h_grad"] < 0 and est["trace_h"] < 0
+    assert est["b_noise"] == pytest.approx(est["b_simple"])  # H = -I: the same ratio as with H = I
+    assert est["eps_max"] == math.inf and est["b_temperature"] == math.inf

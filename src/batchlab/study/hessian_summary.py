@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["HESSIAN_ESTIMATES", "above_optimum", "hessian_line", "hessian_summary"]
+__all__ = ["HESSIAN_ESTIMATES", "above_optimum", "hessian_line", "hessian_summary", "negative_curvature"]
 
 #: The Hessian-aware estimates a summary reports (each with its interval), in samples.
 HESSIAN_ESTIMATES = ("b_simple", "b_noise", "b_temperature")
@@ -70,6 +70,9 @@ def hessian_line(hessian: dict[str, Any] | None, b_crit: float | None = None, un
     for key, label in labels.items():
         value = hessian.get(key + suffix)
         bounds = hessian.get(key + suffix + "_interval") or [None, None]
+        if key == "b_temperature" and negative_curvature(hessian):
+            parts.append(f"{label}: none (no optimal step under negative curvature)")
+            continue
         if key == "b_temperature" and above_optimum(hessian):
             parts.append(f"{label}: none (the rate exceeds eps_max: no batch makes it the optimal step)")
             continue
@@ -79,6 +82,8 @@ def hessian_line(hessian: dict[str, Any] | None, b_crit: float | None = None, un
     rate = ""
     if _is_number(hessian.get("lr")) and _is_number(hessian.get("eps_max")):
         rate = f" (rate {hessian['lr']:.3g} as a plain-SGD step, eps_max {hessian['eps_max']:.3g})"
+    if negative_curvature(hessian):
+        rate = " (GᵀHG < 0: negative curvature along the gradient, outside the quadratic model behind B_noise)"
     return (
         f"Hessian-aware noise scale{when} (step {hessian.get('step')}, {hessian.get('samples')} examples in "
         f"{hessian.get('groups')} groups, {level:.0%} intervals, in {name}): " + "; ".join(parts) + rate + "."
@@ -90,6 +95,12 @@ def above_optimum(hessian: dict[str, Any]) -> bool:
     batch at the trained rate is infinite: JSON stores it as null)."""
     lr, eps_max = hessian.get("lr"), hessian.get("eps_max")
     return isinstance(lr, (int, float)) and isinstance(eps_max, (int, float)) and lr >= eps_max
+
+
+def negative_curvature(hessian: dict[str, Any]) -> bool:
+    """Whether ``G^T H G < 0`` at the measurement: the loss curves down along the gradient."""
+    value = hessian.get("grad_h_grad")
+    return isinstance(value, (int, float)) and value < 0
 
 
 def _is_number(value: Any) -> bool:

@@ -111,7 +111,10 @@ def hessian_noise_from_moments(
     Returns:
         ``grad_sq`` (``|G|^2``), ``trace`` (``tr(Sigma)``), ``grad_h_grad`` (``G^T H G``), ``trace_h``
         (``tr(H Sigma)``), ``b_simple`` and ``b_noise`` in samples, ``eps_max`` and ``b_temperature`` (in
-        samples; NaN without ``lr``). Ratios with a non-positive denominator are ``inf``.
+        samples; NaN without ``lr``). Ratios with a non-positive denominator are ``inf``, except
+        ``b_noise`` when ``G^T H G`` and ``tr(H Sigma)`` are both negative (negative curvature along the
+        gradient and the noise): then it is their positive ratio, while ``eps_max`` is ``inf`` (the quadratic
+        model has no optimal step).
 
     Raises:
         ValueError: fewer than 2 groups, or a sample larger than ``population``.
@@ -151,7 +154,10 @@ def _weighted(
     if population is not None:  # Sigma normalized by N, as for B_simple elsewhere
         trace = trace * (population - 1) / population
         trace_h = trace_h * (population - 1) / population
-    b_noise = _ratios(trace_h, grad_h_grad)
+    # Under negative curvature along the gradient both terms are negative: their ratio still compares the
+    # curvature-weighted noise with the signal, but eps_max (and the batch at a rate) have no meaning.
+    same_sign = (trace_h < 0) & (grad_h_grad < 0)
+    b_noise = torch.where(same_sign, trace_h / grad_h_grad.clamp(max=-1e-300), _ratios(trace_h, grad_h_grad))
     eps_max = _ratios(grad_sq, grad_h_grad)
     if lr is None:
         at_rate = torch.full_like(b_noise, math.nan)

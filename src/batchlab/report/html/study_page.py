@@ -16,7 +16,7 @@ from batchlab.report.html.page import Code, Facts, Page, Section, Text, cell, im
 from batchlab.report.study_plots import plot_learning_curves_by_size, plot_noise_scale, plot_study
 from batchlab.report.study_summary import study_table
 from batchlab.study.directory import StudyDirectory
-from batchlab.study.hessian_summary import above_optimum
+from batchlab.study.hessian_summary import above_optimum, negative_curvature
 from batchlab.study.noise_run import noise_cell, noise_summary, read_noise
 from batchlab.study.results import StudyAnalysis, analyze_study
 from batchlab.study.targets import Target
@@ -121,8 +121,8 @@ def _hessian_section(hessian: dict[str, Any], b_crit: float | None, unit: str) -
     for key, label in labels.items():
         value = hessian.get(key + suffix)
         low, high = hessian.get(key + suffix + "_interval") or [None, None]
-        if key == "b_temperature" and above_optimum(hessian):
-            pairs.append((f"{label} ({name})", "none: the rate exceeds eps_max"))
+        if key == "b_temperature" and (above_optimum(hessian) or negative_curvature(hessian)):
+            pairs.append((f"{label} ({name})", "none: the rate exceeds eps_max, or G^T H G < 0"))
             continue
         ratio = f"; {value / b_crit:.2f} x B_crit" if b_crit and isinstance(value, (int, float)) else ""
         pairs.append((f"{label} ({name})", f"{cell(value)} [{cell(low)}, {cell(high)}]{ratio}"))
