@@ -103,6 +103,9 @@ def test_the_summary_picks_the_target_measurement_and_converts_to_tokens() -> No
     assert line is not None and "B_noise ≈ 140 [70–280], 0.50 x B_crit" in line
     assert "none (the rate exceeds eps_max" in line  # lr 1.0 >= eps_max 0.5
     assert hessian_summary({"measurements": []}, target_step=30) is None  # a file from before --hessian
+    curved = {"hessian": {"measurements": [{**measurement(30, True, 7.0), "grad_h_grad": -2.0, "eps_max": None}]}}
+    flagged = hessian_line(hessian_summary(curved, target_step=30))
+    assert flagged is not None and "GᵀHG < 0: negative curvature along the gradient" in flagged
 
 
 def test_groups_larger_than_the_sample_are_refused_on_the_command_line(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def hessian_summary(
     intervals = chosen.get("intervals", {})
     out: dict[str, Any] = {
         key: chosen.get(key)
-        for key in ("step", "at_target", "samples", "groups", "optimizer", "lr", "eps_max", "level")
+        for key in ("step", "at_target", "samples", "groups", "optimizer", "lr", "eps_max", "grad_h_grad", "level")
     }
     for name in HESSIAN_ESTIMATES:
         out[name] = chosen.get(name)
