@@ -121,3 +121,13 @@ def test_groups_larger_than_the_sample_are_refused_on_the_command_line(tmp_path:
     assert result.exit_code == 2
     assert "--hessian-groups: 32 groups cannot be formed from --hessian-samples 16" in result.output
     assert not (tmp_path / "studies").exists()
+
+
+def test_the_noise_scale_plot_marks_the_hessian_measurements(hessian_study: tuple[Path, dict]) -> None:
+    from batchlab.report.study_plots import noise_scale_figure
+
+    _, result = hessian_study
+    figure = noise_scale_figure(result)
+    assert figure is not None
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert "B_noise (90% interval)" in labels and "B_simple, per-example (90% interval)" in labels
