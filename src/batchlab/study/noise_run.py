@@ -42,14 +42,7 @@ if TYPE_CHECKING:
     from batchlab.config import Config
     from batchlab.train.callbacks.hessian_noise_scale import HessianNoiseScale
 
-__all__ = [
-    "NOISE_FILE",
-    "NoiseSettings",
-    "noise_cell",
-    "noise_summary",
-    "run_noise_scale_study",
-    "tokens_per_sample",
-]
+__all__ = ["NOISE_FILE", "NoiseSettings", "noise_cell", "noise_summary", "run_noise_scale_study", "tokens_per_sample"]
 
 NOISE_FILE = "noise_scale.json"
 

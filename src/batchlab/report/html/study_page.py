@@ -30,7 +30,7 @@ _CAPTIONS = {
     "final_metric.png": "Final and best validation metric by batch size.",
     "learning_curves.png": "The validation metric of every cell against steps, samples and seconds.",
     "throughput_memory.png": "Training throughput and peak memory by batch size.",
-    "noise_scale.png": "The gradient noise scale B_simple over training.",
+    "noise_scale.png": "The gradient noise scale B_simple over training (and B_noise where measured).",
 }
 
 
