@@ -8,6 +8,7 @@
         [--vary model.norm=batch,group,none]
     batchlab study batch-size TEXT_CONFIG --sizes 2^9..2^13tokens --target val_accuracy=0.95 [--base-batch 2048tokens]
     batchlab study noise-scale CONFIG [--every-steps 10] [--micro-batches 4] [--study-dir DIR] ...
+        [--hessian [--hessian-samples 512] [--hessian-groups 64] [--hessian-every 100]]
     batchlab study max-batch CONFIG [--memory 4GB] [--effective-batch 1024] [--safety 0.1] [--study-dir DIR]
 """
 
@@ -159,6 +160,28 @@ def noise_scale(
         float | None,
         typer.Option("--ema", min=0.0, max=0.999, help="Moving-average decay per measurement [config: 0.9]."),
     ] = None,
+    hessian: Annotated[
+        bool,
+        typer.Option(
+            "--hessian",
+            help="Also measure the Hessian-aware B_noise = tr(H Sigma)/(G^T H G) and the batch at the trained rate "
+            "(when the target is first reached, else at the end).",
+        ),
+    ] = False,
+    hessian_samples: Annotated[
+        int, typer.Option("--hessian-samples", min=2, help="Training examples per B_noise measurement.")
+    ] = 512,
+    hessian_groups: Annotated[
+        int,
+        typer.Option(
+            "--hessian-groups",
+            min=2,
+            help="Groups of those examples: Hessian-vector products per measurement (= samples: per example).",
+        ),
+    ] = 64,
+    hessian_every: Annotated[
+        int | None, typer.Option("--hessian-every", min=1, help="Also measure B_noise every N optimizer steps.")
+    ] = None,
     target: TargetOption = None,
     budget: BudgetOption = None,
     lr_scaling: LrScalingOption = None,
@@ -170,6 +193,11 @@ def noise_scale(
     progress: ProgressOption = False,
 ) -> None:
     """Train CONFIG once while estimating the gradient noise scale B_simple (the predicted critical batch)."""
+    if hessian and hessian_groups > hessian_samples:
+        raise ConfigError(
+            f"--hessian-groups: {hessian_groups} groups cannot be formed from --hessian-samples {hessian_samples}; "
+            "use at most as many groups as samples"
+        )
     from batchlab.config import load_config
     from batchlab.report.study_summary import report_batch_size_study
     from batchlab.study.noise_run import NoiseSettings, run_noise_scale_study
@@ -186,6 +214,9 @@ def noise_scale(
             micro_batches=micro_batches,
             micro_batch_size=micro_batch_size,
             ema=ema,
+            hessian_samples=hessian_samples if hessian else None,
+            hessian_groups=hessian_groups,
+            hessian_every=hessian_every,
         ),
         settings=_settings(budget, lr_scaling, base_batch, warmup, evals_per_epoch, False, False),
         target=parse_target(target) if target else None,

@@ -347,6 +347,7 @@ def noise_scale_figure(
         color="tab:blue",
         label="B_simple = EMA tr(Σ) / EMA |G|²" + (f" (decay {decay:g})" if isinstance(decay, (int, float)) else ""),
     )
+    _draw_hessian(ax, noise, tokens_per_sample or 1.0)
     if b_crit is not None and math.isfinite(b_crit):
         ax.axhline(b_crit, color="tab:red", linestyle="--", label=f"B_crit from the sweep ≈ {b_crit:,.0f}")
     if target_step is not None:
@@ -361,6 +362,38 @@ def noise_scale_figure(
         f"({noise.get('micro_batches')} x {noise.get('b_small')} samples per measurement)"
     )
     return fig
+
+
+def _draw_hessian(ax: Any, noise: dict[str, Any], scale: float) -> None:
+    """The Hessian-aware measurements (``--hessian``): per-example ``B_simple`` and ``B_noise`` with their
+    intervals, ``scale`` converting samples to the plot's unit."""
+    measured = [m for m in (noise.get("hessian") or {}).get("measurements", []) if isinstance(m, dict)]
+    styles = {"b_simple": ("tab:purple", "s", "B_simple, per-example"), "b_noise": ("tab:orange", "D", "B_noise")}
+    for key, (color, marker, label) in styles.items():
+        points = [(m["step"], m[key], (m.get("intervals") or {}).get(key) or [None, None]) for m in measured]
+        points = [(s, v, b) for s, v, b in points if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+        if not points:
+            continue
+        values = [v * scale for _, v, _ in points]
+        # A missing bound (infinite in JSON) or a point outside its percentile interval draws no bar that side.
+        low = [
+            max(0.0, v - b[0] * scale) if isinstance(b[0], (int, float)) else 0.0
+            for v, (_, _, b) in zip(values, points, strict=True)
+        ]
+        high = [
+            max(0.0, b[1] * scale - v) if isinstance(b[1], (int, float)) else 0.0
+            for v, (_, _, b) in zip(values, points, strict=True)
+        ]
+        ax.errorbar(
+            [p[0] for p in points],
+            values,
+            yerr=[low, high],
+            fmt=marker,
+            color=color,
+            markersize=5,
+            capsize=3,
+            label=f"{label} (90% interval)",
+        )
 
 
 def _noise_batch(noise: dict[str, Any]) -> str:

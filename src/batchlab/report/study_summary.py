@@ -30,6 +30,7 @@ from batchlab.atomic import write_text
 from batchlab.plural import counted
 from batchlab.report.study_plots import plot_learning_curves_by_size, plot_noise_scale, plot_study
 from batchlab.study.directory import StudyDirectory
+from batchlab.study.hessian_summary import hessian_line
 from batchlab.study.max_batch import read_max_batch
 from batchlab.study.noise_run import noise_cell, noise_summary, read_noise
 from batchlab.study.results import StudyAnalysis, analyze_study
@@ -114,6 +115,9 @@ def report_batch_size_study(path: str | Path, console: Console) -> StudyAnalysis
             plots.append(drawn)
         if noise_info is not None and kind == "noise-scale":
             console.print(_noise_line(noise_info, target), soft_wrap=True)
+            hessian = hessian_line(noise_info.get("hessian"), unit=analysis.unit)
+            if hessian:
+                console.print(hessian, soft_wrap=True)
     if max_batch is not None:
         console.print(max_batch_line(max_batch["result"]), soft_wrap=True)
     console.print("Results: " + ", ".join(str(p) for p in written), soft_wrap=True)

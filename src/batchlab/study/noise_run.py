@@ -31,6 +31,7 @@ from batchlab.plural import counted
 from batchlab.study.batch_size import full_batch_plan
 from batchlab.study.cell import CellSettings, cell_config, run_cell
 from batchlab.study.directory import StudyDirectory
+from batchlab.study.hessian_summary import hessian_line, hessian_summary
 from batchlab.study.plan import has_tokens
 from batchlab.study.sizes import resolve_sizes
 from batchlab.study.targets import Target, first_reached
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from batchlab.config import Config
+    from batchlab.train.callbacks.hessian_noise_scale import HessianNoiseScale
 
 __all__ = ["NOISE_FILE", "NoiseSettings", "noise_cell", "noise_summary", "run_noise_scale_study", "tokens_per_sample"]
 
@@ -54,12 +56,20 @@ class NoiseSettings:
         micro_batches: micro-batches per measurement (``B_big = micro_batches * B_small``).
         micro_batch_size: ``B_small`` in samples; ``None``: the training batch size.
         ema: decay of the moving averages per measurement.
+        hessian_samples: training examples per Hessian-aware measurement (``B_noise``, see
+            :class:`~batchlab.train.callbacks.hessian_noise_scale.HessianNoiseScale`); ``None``: not measured.
+        hessian_groups: groups of that sample (Hessian-vector products per measurement).
+        hessian_every: also measure ``B_noise`` every this many optimizer steps (``None``: at the target
+            only, or at the end without a target).
     """
 
     every_steps: int = 10
     micro_batches: int = 4
     micro_batch_size: int | None = None
     ema: float = 0.9
+    hessian_samples: int | None = None
+    hessian_groups: int = 64
+    hessian_every: int | None = None
 
     @classmethod
     def from_config(cls, config: NoiseScaleConfig, **overrides: Any) -> NoiseSettings:
@@ -69,15 +79,48 @@ class NoiseSettings:
             value = overrides.get(name)
             return getattr(config, name) if value is None else value
 
-        return cls(pick("every_steps"), pick("micro_batches"), pick("micro_batch_size"), pick("ema"))
+        return cls(
+            pick("every_steps"),
+            pick("micro_batches"),
+            pick("micro_batch_size"),
+            pick("ema"),
+            overrides.get("hessian_samples"),
+            overrides.get("hessian_groups") or 64,
+            overrides.get("hessian_every"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "every_steps": self.every_steps,
             "micro_batches": self.micro_batches,
             "micro_batch_size": self.micro_batch_size,
             "ema": self.ema,
         }
+        if self.hessian_samples is not None:  # absent otherwise, so earlier results still match their request
+            settings["hessian"] = {
+                "samples": self.hessian_samples,
+                "groups": self.hessian_groups,
+                "every_steps": self.hessian_every,
+            }
+        return settings
+
+    def hessian_callback(self, target: Target | None, seed: int) -> HessianNoiseScale | None:
+        """The Hessian-aware measurement of the run, or ``None`` when it is off."""
+        if self.hessian_samples is None:
+            return None
+        from batchlab.train.callbacks.hessian_noise_scale import HessianNoiseScale
+
+        def reached(logs: dict[str, Any]) -> bool:
+            value = logs.get(target.metric) if target is not None else None
+            return target is not None and value is not None and target.reached(float(value))
+
+        return HessianNoiseScale(
+            samples=self.hessian_samples,
+            groups=self.hessian_groups,
+            reached=reached if target is not None else None,
+            every_steps=self.hessian_every,
+            seed=seed,
+        )
 
 
 def run_noise_scale_study(
@@ -147,7 +190,9 @@ def run_noise_scale_study(
             directory.write(study)
         run_dir = directory.path / "noise_scale"
         directory.clear_path(run_dir)
-        run = run_cell(cell, run_dir, data, progress=progress, console=console, size=size)
+        hessian = noise.hessian_callback(target, config.train.seed)
+        extra = (hessian,) if hessian is not None else ()
+        run = run_cell(cell, run_dir, data, extra_callbacks=extra, progress=progress, console=console, size=size)
         estimate = run.get("noise") or {"b_small": 0, "b_big": 0, "measurements": []}
         result = {
             "kind": "noise-scale",
@@ -168,6 +213,13 @@ def run_noise_scale_study(
             # The run as a study cell (its curve is the one above), so that the report can tabulate it.
             "cell": {key: value for key, value in run.items() if key not in ("curve", "noise")},
         }
+        if hessian is not None:
+            result["hessian"] = {
+                "samples": hessian.samples,
+                "groups": hessian.groups,
+                "every_steps": hessian.every_steps,
+                "measurements": hessian.measurements,
+            }
         directory.write_json(NOISE_FILE, _finite(result))
         if console is not None:
             summary = noise_summary(result, target)
@@ -178,6 +230,9 @@ def run_noise_scale_study(
                 f"({counted(len(estimate['measurements']), 'measurement')} of {noise.micro_batches} x "
                 f"{counted(estimate['b_small'], 'sample')})"
             )
+            line = hessian_line(summary.get("hessian"))
+            if line:
+                console.print(line)
         return result
 
 
@@ -210,7 +265,8 @@ def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any
         reached), ``target_step``, ``b_simple_median_late`` (median of ``B_simple``, the ratio of the
         moving averages, over the second half of the measurements), in samples. On text also
         ``tokens_per_sample`` (valid tokens per measured sample) and the three values in valid tokens,
-        ``*_tokens``; and ``token_budget`` when the run's batch size was one.
+        ``*_tokens``; and ``token_budget`` when the run's batch size was one. With Hessian-aware
+        measurements, ``hessian``: see :func:`hessian_summary`.
     """
     measurements = [m for m in noise.get("measurements", []) if _is_number(m.get("noise_scale"))]
     final = measurements[-1]["noise_scale"] if measurements else None
@@ -229,7 +285,11 @@ def noise_summary(noise: dict[str, Any], target: Target | None) -> dict[str, Any
         "target_step": target_step,
         "b_simple_median_late": statistics.median(late) if late else None,
     }
-    return {**summary, **_in_tokens(summary, noise)}
+    summary = {**summary, **_in_tokens(summary, noise)}
+    hessian = hessian_summary(noise, target_step, summary.get("tokens_per_sample"))
+    if hessian is not None:
+        summary["hessian"] = hessian
+    return summary
 
 
 def tokens_per_sample(noise: dict[str, Any]) -> float | None:

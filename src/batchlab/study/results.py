@@ -23,6 +23,7 @@ from typing import Any
 
 from batchlab.plural import counted
 from batchlab.study.critical import CriticalBatchFit, fit_critical_batch
+from batchlab.study.hessian_summary import hessian_line
 from batchlab.study.schedule_results import schedule_sentences
 from batchlab.study.sizes import SizeUnit
 from batchlab.study.targets import Target, first_reached, metric_direction
@@ -275,12 +276,16 @@ def _conclusions(
     if best is not None:
         lines.append(f"Best final {metric}: batch {best['size']} ({_pm(best, 'final', '.4f')}).")
     b_simple = _noise_value(noise, unit) if noise else None
-    if noise and fit is not None and fit.status == "fit":
+    fitted = fit is not None and fit.status == "fit"
+    if noise and fit is not None and fitted:
         lines.append(_noise_sentence(noise, fit, unit))
     elif noise and b_simple is not None:
         lines.append(
             f"Gradient noise scale B_simple ≈ {b_simple[0]:,.0f} {_unit_name(unit)} (no fitted B_crit to compare with)."
         )
+    hessian = hessian_line(noise.get("hessian") if noise else None, fit.b_crit if fit and fitted else None, unit)
+    if hessian:
+        lines.append(hessian)
     return lines
 
 

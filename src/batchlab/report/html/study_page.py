@@ -16,6 +16,7 @@ from batchlab.report.html.page import Code, Facts, Page, Section, Text, cell, im
 from batchlab.report.study_plots import plot_learning_curves_by_size, plot_noise_scale, plot_study
 from batchlab.report.study_summary import study_table
 from batchlab.study.directory import StudyDirectory
+from batchlab.study.hessian_summary import above_optimum, negative_curvature
 from batchlab.study.noise_run import noise_cell, noise_summary, read_noise
 from batchlab.study.results import StudyAnalysis, analyze_study
 from batchlab.study.targets import Target
@@ -29,7 +30,7 @@ _CAPTIONS = {
     "final_metric.png": "Final and best validation metric by batch size.",
     "learning_curves.png": "The validation metric of every cell against steps, samples and seconds.",
     "throughput_memory.png": "Training throughput and peak memory by batch size.",
-    "noise_scale.png": "The gradient noise scale B_simple over training.",
+    "noise_scale.png": "The gradient noise scale B_simple over training (and B_noise where measured).",
 }
 
 
@@ -96,8 +97,40 @@ def study_page(path: str | Path) -> Page:
     if noise_info is not None:
         pairs = tuple((k.replace("_", " "), cell(v)) for k, v in noise_info.items() if not isinstance(v, (dict, list)))
         page.sections.append(Section("Gradient noise scale", "noise", [Facts(pairs)]))
+        hessian = noise_info.get("hessian")
+        if hessian:
+            b_crit = analysis.fit.b_crit if analysis.fit is not None and analysis.fit.status == "fit" else None
+            page.sections.append(_hessian_section(hessian, b_crit, analysis.unit))
     page.sections.append(Section("Study settings (study.json)", "config", [Code(json.dumps(study, indent=2))]))
     return page
+
+
+def _hessian_section(hessian: dict[str, Any], b_crit: float | None, unit: str) -> Section:
+    """The Hessian-aware estimates with their intervals and ratios to the fitted knee."""
+    suffix = "_tokens" if unit == "tokens" and hessian.get("b_noise_tokens") is not None else ""
+    name = "valid tokens" if suffix else "samples"
+    labels = {"b_simple": "B_simple", "b_noise": "B_noise", "b_temperature": "batch at the trained rate"}
+    pairs: list[tuple[str, str]] = [
+        (
+            "measured at step",
+            f"{hessian.get('step')}" + (" (target first reached)" if hessian.get("at_target") else ""),
+        ),
+        ("examples (groups)", f"{hessian.get('samples')} ({hessian.get('groups')})"),
+        ("plain-SGD step rate, eps_max", f"{cell(hessian.get('lr'))}, {cell(hessian.get('eps_max'))}"),
+    ]
+    for key, label in labels.items():
+        value = hessian.get(key + suffix)
+        low, high = hessian.get(key + suffix + "_interval") or [None, None]
+        if key == "b_temperature" and (above_optimum(hessian) or negative_curvature(hessian)):
+            pairs.append((f"{label} ({name})", "none: the rate exceeds eps_max, or G^T H G < 0"))
+            continue
+        ratio = f"; {value / b_crit:.2f} x B_crit" if b_crit and isinstance(value, (int, float)) else ""
+        pairs.append((f"{label} ({name})", f"{cell(value)} [{cell(low)}, {cell(high)}]{ratio}"))
+    text = (
+        "B_noise = tr(HΣ)/(GᵀHG) weighs the gradient noise by the curvature (McCandlish et al. 2018); the batch at "
+        "the trained rate solves eps = eps_max / (1 + B_noise / B) for B. Intervals: bootstrap over the groups."
+    )
+    return Section("Hessian-aware noise scale", "hessian", [Facts(tuple(pairs)), Text(text)])
 
 
 def _settings(study: dict[str, Any], target: Target | None, analysis: StudyAnalysis) -> Section:
