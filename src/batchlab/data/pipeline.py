@@ -18,7 +18,7 @@ from batchlab.data.prepared import InferenceData, PreparedData, Split
 from batchlab.data.preprocess import Preprocessor, drop_unlabelled, target_values
 from batchlab.data.sources import RawArrays, RawTable, load_source
 from batchlab.data.split import split_indices
-from batchlab.data.target import resolve_task, value_strings
+from batchlab.data.target import distinct_value_strings, resolve_task
 from batchlab.errors import DataError
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ def _raw_splits(
     task = preprocessor.task_ if preprocessor is not None else resolve_task(cfg.task, values)
     labels = None
     if task == "classification" and split.stratify:
-        labels = value_strings(values).to_numpy(dtype=str)
+        texts, inverse = distinct_value_strings(values)  # no Python string per row for numeric labels
+        labels = texts.astype(str)[inverse]
     train_rows, val_rows, test_rows = split_indices(
         len(raw),
         val=0.0 if split.val_source else split.val,

@@ -31,6 +31,7 @@ from batchlab.data.builtins import BUILTIN_DATASETS, BuiltinDataset, builtin_nam
 from batchlab.data.compression import read_head
 from batchlab.data.idx import is_idx_header, read_idx
 from batchlab.data.imagefolder import read_image_folder
+from batchlab.data.mapped import column, take_rows
 from batchlab.data.tabular import read_csv, read_parquet
 from batchlab.errors import DataError, did_you_mean
 
@@ -68,7 +69,8 @@ class RawArrays:
     """Vectors or images with their labels, as read.
 
     Attributes:
-        x: features, shape ``(n, d)`` (vectors) or ``(n, C, H, W)`` (images), any numeric dtype.
+        x: features, shape ``(n, d)`` (vectors) or ``(n, C, H, W)`` (images), any numeric dtype; for an
+            ``.npy`` file, a read-only map of it (see :mod:`batchlab.data.mapped`; :meth:`take` copies rows).
         y: labels or regression targets, shape ``(n,)``: integers for IDX, NumPy and ``digits``;
             class names (strings) for image folders; ``None`` when absent (prediction input).
         image: whether ``x`` holds images.
@@ -86,7 +88,7 @@ class RawArrays:
     def take(self, rows: np.ndarray) -> RawArrays:
         """The samples at positions ``rows``."""
         files = tuple(self.files[i] for i in rows) if self.files is not None else None
-        return RawArrays(self.x[rows], None if self.y is None else self.y[rows], self.image, files)
+        return RawArrays(take_rows(self.x, rows), None if self.y is None else self.y[rows], self.image, files)
 
 
 _TEXT_SUFFIXES = (".csv", ".txt", ".data", ".test", ".tsv", ".tab", ".dat")
@@ -202,14 +204,14 @@ def _load_file(
         x, y = read_npz(path, field=field)
         return _arrays(x, y, where=where, require_target=require_target)
     if kind == "npy":
-        x = read_npy(path, field=field)
+        x = read_npy(path, field=field, mapped=True)  # rows are copied out of it by split (RawArrays.take)
         y = None
         if labels is not None:
             if not labels.is_file():
                 raise DataError(f"data.labels: file '{labels}' does not exist")
             y = read_npy(labels, field="data.labels")
         elif x.ndim == 2 and require_target:
-            x, y = x[:, :-1], x[:, -1]  # no labels file: the last column is the target
+            x, y = x[:, :-1], column(x, -1)  # no labels file: the last column is the target
         return _arrays(x, y, where=where, require_target=require_target)
     if kind == "parquet":
         frame = read_parquet(path, missing_values=cfg.missing_values, field=field)

@@ -59,15 +59,15 @@ def stratified_holdout(labels: np.ndarray, n_out: int, seed: int) -> tuple[np.nd
     rng = np.random.RandomState(seed)
     keep_per_class = _whole_shares(counts, n_keep, rng)
     out_per_class = _whole_shares(counts - keep_per_class, n_out, rng)
-    kept: list[int] = []
-    held: list[int] = []
+    kept: list[np.ndarray] = []
+    held: list[np.ndarray] = []
     for rows, count, k, o in zip(by_class, counts, keep_per_class, out_per_class, strict=True):
         shuffled = rows[rng.permutation(count)]
-        kept.extend(shuffled[:k].tolist())
-        held.extend(shuffled[k : k + o].tolist())
+        kept.append(shuffled[:k])
+        held.append(shuffled[k : k + o])
     return (
-        np.asarray(rng.permutation(np.asarray(kept, dtype=np.int64)), dtype=np.int64),
-        np.asarray(rng.permutation(np.asarray(held, dtype=np.int64)), dtype=np.int64),
+        np.asarray(rng.permutation(np.concatenate(kept).astype(np.int64)), dtype=np.int64),
+        np.asarray(rng.permutation(np.concatenate(held).astype(np.int64)), dtype=np.int64),
     )
 
 
