@@ -32,7 +32,14 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["WORK_PER_THREAD", "free_cores", "intra_op_threads", "machine_cores", "one_minute_load"]
+__all__ = [
+    "WORK_PER_THREAD",
+    "free_cores",
+    "intra_op_threads",
+    "machine_cores",
+    "one_minute_load",
+    "set_intra_op_threads",
+]
 
 WORK_PER_THREAD = 1 << 23
 """Forward multiply-adds per step that justify one more intra-op thread (about 8.4 million)."""
@@ -79,3 +86,31 @@ def one_minute_load() -> float:
             return float(os.getloadavg()[0])
         except (AttributeError, OSError):
             return 0.0
+
+
+_SET_BY_US: dict[str, int] = {}
+
+
+def set_intra_op_threads(*, parameters: int, batch_size: int) -> int:
+    """Set torch's intra-op threads by :func:`intra_op_threads` for this machine now; returns the count.
+
+    The ceiling is torch's count before batchlab first changed it, so that a process training several
+    runs (a study, a tuning worker) gives a large model back the threads a small one did not use; a
+    count set by someone else in between (``torch.set_num_threads``) becomes the new ceiling.
+    """
+    import torch
+
+    current = torch.get_num_threads()
+    if _SET_BY_US.get("value") != current:  # first call, or changed outside batchlab since
+        _SET_BY_US["ceiling"] = current
+    threads = intra_op_threads(
+        parameters=parameters,
+        batch_size=batch_size,
+        cores=machine_cores(),
+        load=one_minute_load(),
+        ceiling=_SET_BY_US["ceiling"],
+    )
+    if threads != current:
+        torch.set_num_threads(threads)
+    _SET_BY_US["value"] = threads
+    return threads
