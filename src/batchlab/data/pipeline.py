@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from batchlab.data.mapped import is_mapped
 from batchlab.data.prepared import InferenceData, PreparedData, Split
 from batchlab.data.preprocess import Preprocessor, drop_unlabelled, target_values
 from batchlab.data.sources import RawArrays, RawTable, load_source
@@ -177,6 +178,8 @@ def _held_out(
     if source is not None:
         shape = fitted.input_shape_ if fitted.is_image_ else None  # a folder's images fit the training ones
         extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}", image_shape=shape)
+        if isinstance(extra, RawArrays) and is_mapped(extra.x):  # a writable copy, scaled in place
+            extra = extra.take(np.arange(len(extra)))
         return transformed(drop_unlabelled(extra, where=f"'{source}'"))
     return transformed(raw.take(rows)) if rows.size else None
 
