@@ -3,6 +3,7 @@
 python -m benchmarks.job throughput SYSTEM BATCH [--samples N] [--warmup 1] [--timed 3]
 python -m benchmarks.job accuracy SYSTEM [--target 0.97] [--max-epochs 100]
 python -m benchmarks.job flops
+python -m benchmarks.job workload NAME SYSTEM [--warmup 20] [--timed 200]   (see benchmarks/twins.py)
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def matmul_gflops(size: int = 2048, repeats: int = 7) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.job")
-    parser.add_argument("kind", choices=["throughput", "accuracy", "flops"])
-    parser.add_argument("system", nargs="?")
-    parser.add_argument("batch", nargs="?", type=int)
+    parser.add_argument("kind", choices=["throughput", "accuracy", "flops", "workload"])
+    parser.add_argument("system", nargs="?", help="a system; for workload: the workload's name")
+    parser.add_argument("batch", nargs="?", help="the batch size; for workload: the system")
     parser.add_argument("--samples", type=int, default=N_SAMPLES)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--timed", type=int, default=3)
@@ -54,6 +55,10 @@ def main() -> None:
 
     if args.kind == "flops":
         result: dict[str, float] = {"gflops": matmul_gflops()}
+    elif args.kind == "workload":
+        from benchmarks.twins import run
+
+        result = run(args.system, args.batch, args.warmup, args.timed)
     else:
         from benchmarks.systems import load
 
@@ -62,7 +67,7 @@ def main() -> None:
         if args.kind == "throughput":
             data = scaled_data(args.samples)
             options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-            result = module.throughput(data, args.batch, args.warmup, args.timed, **options)
+            result = module.throughput(data, int(args.batch), args.warmup, args.timed, **options)
         else:
             result = module.time_to_accuracy(digits_data(), args.target, args.max_epochs)
     print(json.dumps(result), flush=True)

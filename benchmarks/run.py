@@ -1,7 +1,8 @@
 """Run the benchmark suite: every measurement a fresh process, rounds interleaved, a markdown report.
 
-    .venv/bin/python -m benchmarks.run [--rounds 5] [--sections throughput,accuracy,cold,scaling]
+    .venv/bin/python -m benchmarks.run [--rounds 5] [--sections throughput,accuracy,cold,scaling,workloads]
                                        [--systems batchlab,bare,...] [--batches 32,256,2048] [--quick]
+                                       [--workloads mlp,cnn,cnn-augment,text-bucketed,text-padded,char-gpt,speech-cnn]
 
 Within a round every job runs once, in an order rotated from round to round; ratios are taken
 between jobs of the same round (machines that are shared drift 2-3x between runs, a round does not),
@@ -26,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.systems import SYSTEMS
+from benchmarks.twins import SYSTEMS as TWIN_SYSTEMS
+from benchmarks.twins import WORKLOADS
 from benchmarks.workload import (
     DIGITS_TARGET,
     HIDDEN,
@@ -107,6 +110,11 @@ class Suite:
         if "accuracy" in sections:
             for system in self.args.systems:
                 jobs.append((("accuracy", system), ["accuracy", system]))
+        if "workloads" in sections:
+            steps = ["--warmup", str(self.args.workload_steps[0]), "--timed", str(self.args.workload_steps[1])]
+            for name in self.args.workloads:
+                for system in TWIN_SYSTEMS:
+                    jobs.append((("workload", name, system), ["workload", name, system, *steps]))
         if "scaling" in sections:
             for samples in self.args.scaling:
                 timed = "1" if samples >= 100 * N_SAMPLES else "3"
@@ -206,7 +214,29 @@ class Suite:
             lines += self.cold_table()
         if "scaling" in a.sections:
             lines += self.scaling_table()
+        if "workloads" in a.sections:
+            lines += self.workload_table()
         return "\n".join(lines) + "\n"
+
+    def workload_table(self) -> list[str]:
+        """Every workload, batchlab against its bare-loop twin (see benchmarks/twins.py)."""
+        lines = [
+            "### Every workload against its bare-PyTorch-loop twin: training samples/s",
+            "",
+            "| workload | batchlab | bare loop | batchlab / bare |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in self.args.workloads:
+            mine, bare = ("workload", name, "batchlab"), ("workload", name, "bare")
+            rates = {k: [r["samples_per_s"] for r in self.results.get(k, [])] for k in (mine, bare)}
+            if not rates[mine] or not rates[bare]:
+                continue
+            ratio = self.ratios(mine, bare, "samples_per_s")
+            lines.append(
+                f"| {name} | {fmt_range(rates[mine], 0)} | {fmt_range(rates[bare], 0)} | "
+                f"{fmt_range(ratio) if ratio else '-'} |"
+            )
+        return [*lines, ""]
 
     def loads(self) -> str:
         values = [r["load"] for rows in self.results.values() for r in rows if "load" in r]
@@ -332,7 +362,11 @@ def _version(package: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sections", default="throughput,accuracy,cold,scaling")
+    parser.add_argument("--sections", default="throughput,accuracy,cold,scaling,workloads")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads of the workloads section")
+    parser.add_argument(
+        "--workload-steps", default="20,200", help="warm-up and timed steps of each workload job (quick: 5,40)"
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--batches", default="32,256,2048")
     parser.add_argument("--scaling", default="60000,600000,6000000", help="sample counts of the linear-cost section")
@@ -346,7 +380,14 @@ def main() -> None:
     args.command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
     if args.quick:
         args.rounds, args.systems = 2, "batchlab,bare,dataloader,sklearn"
+        if args.workload_steps == parser.get_default("workload_steps"):
+            args.workload_steps = "5,40"
     args.sections = args.sections.split(",")
+    args.workloads = args.workloads.split(",")
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    args.workload_steps = [int(v) for v in args.workload_steps.split(",")]
     args.systems = args.systems.split(",")
     if "bare" not in args.systems:
         args.systems.append("bare")
@@ -386,10 +427,11 @@ def rewrite_report(path: Path) -> str:
         load_start=saved.get("load_start", "not recorded"),
         load_end=saved.get("load_end", "not recorded"),
         rounds=1 + max(int(r["round"]) for rows in results.values() for r in rows),
-        sections=list(dict.fromkeys(k[0] for k in keys if k[0] != "flops")),
+        sections=[{"workload": "workloads"}.get(k, k) for k in dict.fromkeys(k[0] for k in keys if k[0] != "flops")],
         systems=list(dict.fromkeys(k[1] for k in keys if k[0] in ("throughput", "accuracy"))),
         batches=sorted({int(k[2]) for k in keys if k[0] == "throughput"}),
         scaling=sorted({int(k[1]) for k in keys if k[0] == "scaling"}),
+        workloads=list(dict.fromkeys(k[1] for k in keys if k[0] == "workload")),
     )
     suite = Suite(args)
     suite.results = results

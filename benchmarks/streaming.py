@@ -47,10 +47,14 @@ TIMED_FROM = 500
 def data_file(gigabytes: int) -> Path:
     """The generated file of ``gigabytes`` × 10⁹ bytes of rows (written once, in 64 MB chunks)."""
     path = FOLDER / f"rows-{gigabytes}gb.npy"
-    if path.exists():
-        return path
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    rows = gigabytes * 10**9 // ROW_BYTES
+    if not path.exists():
+        write_rows(path, gigabytes * 10**9 // ROW_BYTES)
+    return path
+
+
+def write_rows(path: Path, rows: int) -> Path:
+    """Write ``rows`` rows of 64 features and a class label (float32, shape ``(rows, 65)``) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, FEATURES + 1))
     teacher = np.random.default_rng(12345).standard_normal((FEATURES, CLASSES)).astype(np.float32)

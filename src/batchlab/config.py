@@ -754,7 +754,10 @@ class TrainConfig(_Section):
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     threads: int | None = Field(
-        None, gt=0, le=1024, description="CPU threads for torch, at most 1024 (default: torch's choice)"
+        None,
+        gt=0,
+        le=1024,
+        description="CPU threads for torch, at most 1024 (default: from the model's size and the free cores)",
     )
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="mixed precision: bf16 / fp16 autocast of the forward pass (fp16 with a grad scaler)"

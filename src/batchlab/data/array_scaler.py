@@ -28,6 +28,7 @@ _CHUNK_ROWS = 4096
 _EXACT_VALUES = 1 << 24  # vectors up to this many values are fitted from one float64 copy (≤ 128 MiB)
 _MEDIAN_ROWS = 65_536  # larger ones take their fill value from a sample of up to this many rows
 _MEDIAN_VALUES = 1 << 22  # and up to this many values (32 MiB in float64), at least 1024 rows
+_MEDIAN_COLUMNS = 8  # columns of the sample converted to float64 at once
 _BLOCK_VALUES = 1 << 18  # and sum blocks of about this many values (2 MiB in float64)
 
 
@@ -105,9 +106,12 @@ class ArrayScaler:
         fill = self.fill_ if not self.image_ else self.fill_[None, :, None, None]
         center = self.center_ if not self.image_ else self.center_[None, :, None, None]
         scale = self.scale_ if not self.image_ else self.scale_[None, :, None, None]
-        bad = ~np.isfinite(out)
-        if bad.any():
-            np.copyto(out, np.broadcast_to(fill.astype(np.float32), out.shape), where=bad)
+        fill32 = fill.astype(np.float32)
+        for start in range(0, out.shape[0], _CHUNK_ROWS):  # by blocks: no mask as large as the data
+            part = out[start : start + _CHUNK_ROWS]
+            bad = ~np.isfinite(part)
+            if bad.any():
+                np.copyto(part, np.broadcast_to(fill32, part.shape), where=bad)
         if self.divisor_ != 1.0:
             out /= np.float32(self.divisor_)
         out -= center.astype(np.float32)
@@ -142,13 +146,16 @@ class ArrayScaler:
     def _check_finite(self, x: np.ndarray) -> None:
         if self.missing != "error" or not np.issubdtype(x.dtype, np.floating):
             return
-        bad = ~np.isfinite(x)
-        if bad.any():
-            where = np.unravel_index(int(np.argmax(bad)), x.shape)
+        for start in range(0, x.shape[0], _CHUNK_ROWS):  # by blocks: no mask as large as the data
+            part = x[start : start + _CHUNK_ROWS]
+            bad = ~np.isfinite(part)
+            if not bad.any():
+                continue
+            where = np.unravel_index(int(np.argmax(bad)), part.shape)
             index = tuple(int(i) for i in where[1:])
             feature = f"pixel (channel, row, column) {index}" if self.image_ else f"feature {index[0]}"
             raise DataError(
-                f"data: the features hold a missing value ({x[where]}) at row {int(where[0]) + 1}, "
+                f"data: the features hold a missing value ({part[where]}) at row {start + int(where[0]) + 1}, "
                 f"{feature}, and data.missing is 'error'; fill it in, or set data.missing: impute"
             )
 
@@ -172,7 +179,13 @@ class ArrayScaler:
         """
         n, features = x.shape
         sample_rows = max(1024, min(_MEDIAN_ROWS, _MEDIAN_VALUES // max(1, features)))
-        self.fill_ = _median_fill(x[:: max(1, n // sample_rows)].astype(np.float64))
+        sample = x[:: max(1, n // sample_rows)]  # a view; converted a few columns at a time (medians are per column)
+        self.fill_ = np.concatenate(
+            [
+                _median_fill(sample[:, start : start + _MEDIAN_COLUMNS].astype(np.float64))
+                for start in range(0, features, _MEDIAN_COLUMNS)
+            ]
+        )
         moments = Moments((0,))
         block = max(1, _BLOCK_VALUES // max(1, features))
         for start in range(0, n, block):

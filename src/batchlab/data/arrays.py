@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from batchlab.data.mapped import map_npy
 from batchlab.errors import DataError
 
 __all__ = ["FEATURE_KEYS", "LABEL_KEYS", "array_layout", "label_vector", "read_npy", "read_npz"]
@@ -59,12 +60,22 @@ def read_npz(path: Path, *, field: str) -> tuple[np.ndarray, np.ndarray | None]:
     return x, y
 
 
-def read_npy(path: Path, *, field: str) -> np.ndarray:
+def read_npy(path: Path, *, field: str, mapped: bool = False) -> np.ndarray:
     """One array from an ``.npy`` file.
+
+    Args:
+        path: the file.
+        field: names the file in error messages.
+        mapped: map the file read-only instead of loading it, when it can be (see
+            :mod:`batchlab.data.mapped`: copy rows out of it with ``take_rows``, not fancy indexing).
 
     Raises:
         DataError: the file is unreadable or holds Python objects.
     """
+    if mapped:
+        array = map_npy(path)
+        if array is not None:
+            return array
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:

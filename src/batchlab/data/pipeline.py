@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from batchlab.data.mapped import is_mapped
 from batchlab.data.prepared import InferenceData, PreparedData, Split
 from batchlab.data.preprocess import Preprocessor, drop_unlabelled, target_values
 from batchlab.data.sources import RawArrays, RawTable, load_source
 from batchlab.data.split import split_indices
-from batchlab.data.target import resolve_task, value_strings
+from batchlab.data.target import distinct_value_strings, resolve_task
 from batchlab.errors import DataError
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ def _raw_splits(
     task = preprocessor.task_ if preprocessor is not None else resolve_task(cfg.task, values)
     labels = None
     if task == "classification" and split.stratify:
-        labels = value_strings(values).to_numpy(dtype=str)
+        texts, inverse = distinct_value_strings(values)  # no Python string per row for numeric labels
+        labels = texts.astype(str)[inverse]
     train_rows, val_rows, test_rows = split_indices(
         len(raw),
         val=0.0 if split.val_source else split.val,
@@ -176,6 +178,8 @@ def _held_out(
     if source is not None:
         shape = fitted.input_shape_ if fitted.is_image_ else None  # a folder's images fit the training ones
         extra = load_source(cfg, source, require_target=True, field=f"data.split.{key}", image_shape=shape)
+        if isinstance(extra, RawArrays) and is_mapped(extra.x):  # a writable copy, scaled in place
+            extra = extra.take(np.arange(len(extra)))
         return transformed(drop_unlabelled(extra, where=f"'{source}'"))
     return transformed(raw.take(rows)) if rows.size else None
 

@@ -19,19 +19,19 @@ as CSV. Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from batchlab.data.arrays import array_layout, label_vector, read_npy, read_npz
+from batchlab.data.builtins import BUILTIN_DATASETS, BuiltinDataset, builtin_names, read_digits
 from batchlab.data.compression import read_head
 from batchlab.data.idx import is_idx_header, read_idx
 from batchlab.data.imagefolder import read_image_folder
+from batchlab.data.mapped import column, take_rows
 from batchlab.data.tabular import read_csv, read_parquet
 from batchlab.errors import DataError, did_you_mean
 
@@ -69,7 +69,8 @@ class RawArrays:
     """Vectors or images with their labels, as read.
 
     Attributes:
-        x: features, shape ``(n, d)`` (vectors) or ``(n, C, H, W)`` (images), any numeric dtype.
+        x: features, shape ``(n, d)`` (vectors) or ``(n, C, H, W)`` (images), any numeric dtype; for an
+            ``.npy`` file, a read-only map of it (see :mod:`batchlab.data.mapped`; :meth:`take` copies rows).
         y: labels or regression targets, shape ``(n,)``: integers for IDX, NumPy and ``digits``;
             class names (strings) for image folders; ``None`` when absent (prediction input).
         image: whether ``x`` holds images.
@@ -87,61 +88,11 @@ class RawArrays:
     def take(self, rows: np.ndarray) -> RawArrays:
         """The samples at positions ``rows``."""
         files = tuple(self.files[i] for i in rows) if self.files is not None else None
-        return RawArrays(self.x[rows], None if self.y is None else self.y[rows], self.image, files)
+        return RawArrays(take_rows(self.x, rows), None if self.y is None else self.y[rows], self.image, files)
 
-
-@dataclass(frozen=True)
-class BuiltinDataset:
-    """A dataset that ships inside an installed package (scikit-learn), so needs no download.
-
-    Attributes:
-        description: one line for ``batchlab datasets``.
-        rows: number of samples.
-        features: number of input features (pixels for images).
-        task: ``"classification"`` or ``"regression"``.
-        kind: ``"table"`` or ``"images"``.
-    """
-
-    description: str
-    rows: int
-    features: int
-    task: str
-    kind: str
-
-    def __str__(self) -> str:
-        return f"{self.description} ({self.rows} rows, {self.features} features, {self.task})"
-
-
-BUILTIN_DATASETS: Mapping[str, BuiltinDataset] = MappingProxyType(
-    {
-        "iris": BuiltinDataset("Iris flowers: 4 measurements, 3 species", 150, 4, "classification", "table"),
-        "wine": BuiltinDataset(
-            "Wine recognition: 13 chemical measurements, 3 cultivars", 178, 13, "classification", "table"
-        ),
-        "breast_cancer": BuiltinDataset(
-            "Breast cancer Wisconsin: 30 cell features, malignant or benign",
-            569,
-            30,
-            "classification",
-            "table",
-        ),
-        "diabetes": BuiltinDataset(
-            "Diabetes progression after one year from 10 baseline variables", 442, 10, "regression", "table"
-        ),
-        "digits": BuiltinDataset(
-            "Handwritten digits 0-9 as 1x8x8 images, pixel values 0-16", 1797, 64, "classification", "images"
-        ),
-    }
-)
-"""Built-in datasets by name; ``data.source`` may name one instead of a path."""
 
 _TEXT_SUFFIXES = (".csv", ".txt", ".data", ".test", ".tsv", ".tab", ".dat")
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
-
-
-def builtin_names() -> list[str]:
-    """Names of the built-in datasets, sorted."""
-    return sorted(BUILTIN_DATASETS)
 
 
 def load_source(
@@ -253,14 +204,14 @@ def _load_file(
         x, y = read_npz(path, field=field)
         return _arrays(x, y, where=where, require_target=require_target)
     if kind == "npy":
-        x = read_npy(path, field=field)
+        x = read_npy(path, field=field, mapped=True)  # rows are copied out of it by split (RawArrays.take)
         y = None
         if labels is not None:
             if not labels.is_file():
                 raise DataError(f"data.labels: file '{labels}' does not exist")
             y = read_npy(labels, field="data.labels")
         elif x.ndim == 2 and require_target:
-            x, y = x[:, :-1], x[:, -1]  # no labels file: the last column is the target
+            x, y = x[:, :-1], column(x, -1)  # no labels file: the last column is the target
         return _arrays(x, y, where=where, require_target=require_target)
     if kind == "parquet":
         frame = read_parquet(path, missing_values=cfg.missing_values, field=field)
@@ -363,13 +314,12 @@ def _select_columns(frame: pd.DataFrame, cfg: DataConfig, *, where: str, require
 
 def _load_builtin(name: str) -> RawTable | RawArrays:
     """Load a scikit-learn bundled dataset; class targets become their names (e.g. iris species)."""
-    from sklearn import datasets  # heavy import, only when a built-in is asked for
-
-    if name == "digits":
-        bunch = datasets.load_digits()
+    if name == "digits":  # read without importing scikit-learn (about 1.4 s of CPU)
         # float32 pixel counts 0..16, so the preprocessor scales by the training max (16), not 255
-        x = bunch.images.astype(np.float32)[:, None]
-        return RawArrays(x, bunch.target.astype(np.int64), True)
+        x, y = read_digits()
+        return RawArrays(x[:, None], y, True)
+    from sklearn import datasets  # heavy import, only when a tabular built-in is asked for
+
     loaders = {
         "iris": datasets.load_iris,
         "wine": datasets.load_wine,

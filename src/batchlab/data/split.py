@@ -1,8 +1,8 @@
 """Seeded train / validation / test split indices (a pure function: numbers in, index arrays out).
 
 Sizes: ``n_test = round(test * n)`` and ``n_val = round(val * n)`` (halves round up), and training
-gets the rest. Stratified splits use scikit-learn's ``StratifiedShuffleSplit`` (through
-``train_test_split``), first carving off the test rows, then the validation rows from the remainder,
+gets the rest. Stratified splits (:mod:`batchlab.data.stratify`, the same rows as scikit-learn's
+``train_test_split``) first carve off the test rows, then the validation rows from the remainder,
 so every split's class proportions match the whole data's to within one row per class.
 
 A class with a single row cannot be stratified (it cannot be in every split, and a random
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from batchlab.data.stratify import CannotStratify, stratified_holdout
 from batchlab.errors import DataError
 
 __all__ = ["GroupFold", "group_folds", "group_split_indices", "split_indices", "split_sizes"]
@@ -93,8 +94,6 @@ def split_indices(
 
 def _stratified(labels: np.ndarray, n_val: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified split; a random one keeping every class in training (with a warning) when a split is too small."""
-    from sklearn.model_selection import train_test_split  # heavy import, only when stratifying
-
     names, counts = np.unique(labels, return_counts=True)
     single = [str(name) for name in names[counts == 1]]
     if single:
@@ -107,15 +106,14 @@ def _stratified(labels: np.ndarray, n_val: int, n_test: int, seed: int) -> tuple
     rows = np.arange(labels.shape[0])
     empty = np.empty(0, dtype=np.int64)
     try:
-        rest, test_rows = (
-            train_test_split(rows, test_size=n_test, random_state=seed, stratify=labels) if n_test else (rows, empty)
-        )
-        train, val_rows = (
-            train_test_split(rest, test_size=n_val, random_state=(seed + 1) % 2**32, stratify=labels[rest])
-            if n_val
-            else (rest, empty)
-        )
-    except ValueError as exc:  # sklearn: "The test_size = 2 should be greater or equal to the number of classes"
+        rest, test_rows = rows, empty
+        if n_test:
+            rest, test_rows = stratified_holdout(labels, n_test, seed)
+        train, val_rows = rest, empty
+        if n_val:
+            kept, held = stratified_holdout(labels[rest], n_val, (seed + 1) % 2**32)
+            train, val_rows = rest[kept], rest[held]
+    except CannotStratify as exc:  # e.g. fewer held-out rows than classes
         logger.warning(
             "cannot stratify the split (%s; %d classes, smallest has %d rows); using a random split that keeps "
             "every class in training. Set data.split.stratify: false to silence this warning",

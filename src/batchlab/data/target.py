@@ -22,6 +22,7 @@ __all__ = [
     "MAX_AUTO_CLASSES",
     "TargetEncoder",
     "detect_task",
+    "distinct_value_strings",
     "is_number",
     "missing_mask",
     "resolve_task",
@@ -93,6 +94,21 @@ def value_strings(values: pd.Series) -> pd.Series:
     return out
 
 
+def distinct_value_strings(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The texts of :func:`value_strings` without a Python string per row when the values are numbers.
+
+    Returns:
+        ``(texts, inverse)``: object array of texts, and int64 ``inverse`` of shape ``(n,)`` such that
+        row ``i``'s text is ``texts[inverse[i]]``. For numbers without missing values, ``texts`` holds
+        one text per distinct value (a few classes cost a few strings, not one per row); otherwise
+        one per row.
+    """
+    if is_number(values) and not values.isna().any():
+        unique, inverse = np.unique(values.to_numpy(dtype=np.float64), return_inverse=True)
+        return value_strings(pd.Series(unique)).to_numpy(dtype=object), inverse.reshape(-1).astype(np.int64)
+    return value_strings(values).to_numpy(dtype=object), np.arange(len(values), dtype=np.int64)
+
+
 class TargetEncoder:
     """Encodes a target column: class indices (classification) or scaled floats (regression).
 
@@ -152,14 +168,15 @@ class TargetEncoder:
             raise DataError(f"{self.label} has a missing value at row {row}")
         if self.classes_ is None:
             return ((self._numbers(values) - self.mean_) / self.std_).astype(np.float32)
-        texts = value_strings(values)
-        codes = np.asarray(pd.Index(self.classes_, dtype=object).get_indexer(texts), dtype=np.int64)
+        texts, inverse = distinct_value_strings(values)
+        known = np.asarray(pd.Index(self.classes_, dtype=object).get_indexer(texts), dtype=np.int64)
+        codes: np.ndarray = np.asarray(known[inverse], dtype=np.int64)
         unseen = codes < 0
         if unseen.any():
             position = int(np.argmax(unseen))
             shown = ", ".join(self.classes_[:10]) + (", ..." if len(self.classes_) > 10 else "")
             raise DataError(
-                f"{self.label} holds '{texts.iloc[position]}' (row {row_number(values, position)}), "
+                f"{self.label} holds '{texts[inverse[position]]}' (row {row_number(values, position)}), "
                 f"a class not seen in training; known classes: {shown}"
             )
         return codes

@@ -50,6 +50,7 @@ from batchlab.train.lr_scaling import scaled_lr
 from batchlab.train.objective import Objective, make_objective
 from batchlab.train.optim import build_optimizer, build_scheduler
 from batchlab.train.state import LoopSettings
+from batchlab.train.threads import set_intra_op_threads
 
 __all__ = ["RunParts", "build_run", "has_batchnorm", "loop_settings", "lr_for_batch", "objective_for", "run_lr"]
 
@@ -154,6 +155,8 @@ def build_run(
         )
         model = build_model(config.model, data.input_spec, objective.num_outputs, task=data.task)
     module = model.to(device)
+    if not config.train.threads and device.type == "cpu":  # see batchlab.train.threads for the rule
+        set_intra_op_threads(parameters=_trainable(module), batch_size=_forward_samples(config, data, workers))
     min_batch = 2 if has_batchnorm(module) else 1
     _check_batchnorm(config, min_batch, workers, custom_model)
     _check_token_budget_norm(config, data, min_batch, workers, custom_model)
@@ -653,3 +656,17 @@ def _lr_text(config: Config, lr: float, effective_batch: int) -> str:
         return f"{lr:g}"
     base = config.train.optimizer.lr
     return f"{lr:g} ({scaling.rule} scaling of {base:g} from batch {scaling.base_batch_size} to {effective_batch})"
+
+
+def _trainable(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _forward_samples(config: Config, data: PreparedData, workers: DistributedInfo) -> int:
+    """Samples (or tokens, for a token budget) in one forward pass of one process."""
+    size = config.train.batch_size
+    budget = token_budget(size)
+    if budget is not None:
+        return budget
+    samples = len(data.train) if size == "full" else int(size)
+    return max(1, samples // max(1, workers.world_size))

@@ -51,7 +51,17 @@ def plot_learning_curves(
     panels = [("loss", ["train_loss", "val_loss"])]
     if metric is not None:
         panels.append((metric.removeprefix("val_"), [f"train_{metric[4:]}", metric]))
-    fig = Figure(figsize=(5.2 * len(panels), 3.8))
+    width, height = 5.2 * len(panels), 3.8
+    fig = Figure(figsize=(width, height))
+    # A fixed layout in inches: tight_layout() draws the figure once more only to measure it (about 40% of
+    # the plot's CPU time, which every `batchlab train` pays).
+    fig.subplots_adjust(
+        left=0.8 / width,
+        right=1.0 - 0.2 / width,
+        bottom=0.55 / height,
+        top=1.0 - (0.5 if title else 0.2) / height,
+        wspace=0.9 * len(panels) / (width - 1.0),
+    )
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (label, keys) in zip(axes[0], panels, strict=True):
         for key, style in zip(keys, ("-", "-"), strict=True):
@@ -82,7 +92,6 @@ def plot_learning_curves(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 

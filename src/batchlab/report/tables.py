@@ -37,7 +37,7 @@ def confusion_table(matrix: Sequence[Sequence[int]], classes: Sequence[str] | No
 
 def datasets_table() -> Table:
     """The built-in datasets with their size and task."""
-    from batchlab.data.sources import BUILTIN_DATASETS
+    from batchlab.data.builtins import BUILTIN_DATASETS
 
     table = Table(title="built-in datasets (data.source)", header_style="bold", show_edge=False)
     table.add_column("name")

@@ -56,7 +56,7 @@ class MiniBatchClassifier(ClassifierMixin, MiniBatchEstimator):  # type: ignore[
         random_state: seed of the weights, the batch order, dropout and the validation split
             (``train.seed``); ``None`` draws one from NumPy's global generator.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``train.device``).
-        threads: CPU threads for torch (``train.threads``; ``None``: torch's choice).
+        threads: CPU threads for torch (``train.threads``; ``None``: chosen from the model's size and the free cores).
 
     Attributes:
         classes_: the class labels, sorted, shape ``(n_classes,)``.

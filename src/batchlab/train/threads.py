@@ -1,0 +1,116 @@
+"""How many intra-op threads torch uses on the CPU: as many as the work of a step can use and the
+machine has free, never more.
+
+Every parallel region of a torch kernel (a matrix product, the fused optimizer update) splits its work
+over the intra-op threads and waits for the slowest. When the step is small, the split saves less than
+it costs; when another process occupies a core, the thread scheduled on it can wait a whole
+scheduler time slice, and a step takes several times longer (measured on 2 cores with 2 other
+CPU-bound processes: a batch-32 MLP step ran 20× slower with 2 threads than with 1). So:
+
+* **work**: a step does about ``parameters × batch`` multiply-adds in its forward pass (a dense layer
+  exactly that; a convolution more, since its weights are applied at every position). A thread is
+  worth it for each :data:`WORK_PER_THREAD` multiply-adds (about 8 million: an MLP of 85k parameters
+  gets 1 thread at batch 32 and 3 at batch 256);
+* **free cores**: the CPUs this process may run on (``os.sched_getaffinity``) minus the load of other
+  work, the 1-minute load average of ``/proc/loadavg`` rounded to the nearest whole core, at least 1;
+* the result is the smaller of the two, and never more than torch's own count (which a user or the
+  ``OMP_NUM_THREADS`` variable may have lowered). ``train.threads`` sets the count instead.
+
+The load average is read once, when the run is built; the rule does not follow load that comes or
+goes during training.
+
+Example:
+    >>> intra_op_threads(parameters=85_000, batch_size=32, cores=2, load=0.0)
+    1
+    >>> intra_op_threads(parameters=85_000, batch_size=2048, cores=8, load=5.2)
+    3
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+__all__ = [
+    "WORK_PER_THREAD",
+    "free_cores",
+    "intra_op_threads",
+    "machine_cores",
+    "one_minute_load",
+    "set_intra_op_threads",
+]
+
+WORK_PER_THREAD = 1 << 23
+"""Forward multiply-adds per step that justify one more intra-op thread (about 8.4 million)."""
+
+
+def intra_op_threads(*, parameters: int, batch_size: int, cores: int, load: float, ceiling: int | None = None) -> int:
+    """Threads for a step of ``parameters × batch_size`` multiply-adds on ``cores`` CPUs with ``load`` busy.
+
+    Args:
+        parameters: trainable parameters of the model.
+        batch_size: samples per step (per process).
+        cores: CPUs this process may use.
+        load: other work on the machine, in busy cores (the 1-minute load average).
+        ceiling: at most this many (torch's current count); ``None`` for no ceiling.
+
+    Returns:
+        At least 1, at most ``free_cores(cores, load)``, ``ceiling`` and the threads the work can use.
+    """
+    work = max(0, parameters) * max(1, batch_size)
+    useful = max(1, math.ceil(work / WORK_PER_THREAD))
+    threads = min(useful, free_cores(cores, load))
+    return max(1, min(threads, ceiling) if ceiling is not None else threads)
+
+
+def free_cores(cores: int, load: float) -> int:
+    """Cores not busy with other work: ``cores - load`` rounded to the nearest whole core, in ``[1, cores]``."""
+    return max(1, min(cores, math.floor(cores - max(0.0, load) + 0.5)))
+
+
+def machine_cores() -> int:
+    """CPUs this process may run on (its affinity mask; all CPUs where that cannot be read)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def one_minute_load() -> float:
+    """The 1-minute load average (runnable processes), 0.0 where it cannot be read."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        try:
+            return float(os.getloadavg()[0])
+        except (AttributeError, OSError):
+            return 0.0
+
+
+_SET_BY_US: dict[str, int] = {}
+
+
+def set_intra_op_threads(*, parameters: int, batch_size: int) -> int:
+    """Set torch's intra-op threads by :func:`intra_op_threads` for this machine now; returns the count.
+
+    The ceiling is torch's count before batchlab first changed it, so that a process training several
+    runs (a study, a tuning worker) gives a large model back the threads a small one did not use; a
+    count set by someone else in between (``torch.set_num_threads``) becomes the new ceiling.
+    """
+    import torch
+
+    current = torch.get_num_threads()
+    if _SET_BY_US.get("value") != current:  # first call, or changed outside batchlab since
+        _SET_BY_US["ceiling"] = current
+    threads = intra_op_threads(
+        parameters=parameters,
+        batch_size=batch_size,
+        cores=machine_cores(),
+        load=one_minute_load(),
+        ceiling=_SET_BY_US["ceiling"],
+    )
+    if threads != current:
+        torch.set_num_threads(threads)
+    _SET_BY_US["value"] = threads
+    return threads
