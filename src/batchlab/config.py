@@ -626,7 +626,8 @@ class BatchScheduleConfig(_Section):
         "geometric", description="ramp: sizes grow by equal steps (linear) or equal ratios (geometric)"
     )
     milestones: list[int] = Field(
-        default_factory=list, description="step: the batch is multiplied by factor after each of these epochs (counted from 1)"
+        default_factory=list,
+        description="step: the batch is multiplied by factor after each of these epochs (counted from 1)",
     )
     factor: float = Field(
         2.0, gt=1.0, description="step: multiplier at each milestone; adaptive: largest growth per change"

@@ -194,6 +194,7 @@ def build_run(
     scheduler = build_scheduler(optimizer, config.train.schedule, total_steps=total_steps, steps_per_epoch=len(train))
     _check_monitor(config, objective, has_val=val is not None)
     info = _run_info(config, data, objective, module, whole, settings, total_steps, device, custom_model, lr, workers)
+    info["threads"] = torch.get_num_threads()  # a resumed run takes the same count (float rounding depends on it)
     if start is not None:
         info["batch_schedule"] = scheduled.policy.describe()
         info["summary"] += (

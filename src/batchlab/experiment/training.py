@@ -42,6 +42,7 @@ from batchlab.train.evaluation import evaluate_batches
 from batchlab.train.loop import fit
 from batchlab.train.resume import resume_from_checkpoints, weight_mismatches
 from batchlab.train.state import LoopState
+from batchlab.train.threads import use_recorded_threads
 
 __all__ = ["RunResult", "train_run"]
 
@@ -283,6 +284,9 @@ def _train(
     every += [ProgressBar(console)] if show else []
     state = LoopState()
     if plan is not None:
+        recorded = plan.info.get("threads")
+        if not config.train.threads and parts.device.type == "cpu" and isinstance(recorded, int):
+            use_recorded_threads(recorded)
         resume_from_checkpoints(
             run.checkpoints,
             model=parts.model,

@@ -226,8 +226,8 @@ def _schedule_section(config: Config, size: BatchSize, raw: dict[str, Any]) -> d
     """``train.batch_schedule`` of a schedule cell: the config's own settings, with the cell's kind and bounds.
 
     A ramp takes the config's ``over`` (``--set train.batch_schedule.over=2epochs``), else the first half of
-    the cell's run; a step rule the config's milestones and factor, else two steps (after a third and two thirds of the epochs) of
-    ``sqrt(end / start)`` each.
+    the cell's run; a step rule the config's milestones and factor, else two steps (after a third and two
+    thirds of the epochs) of ``sqrt(end / start)`` each.
     """
     own = config.train.batch_schedule
     section = own.model_dump(mode="json")

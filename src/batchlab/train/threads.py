@@ -17,7 +17,10 @@ CPU-bound processes: a batch-32 MLP step ran 20× slower with 2 threads than wit
   ``OMP_NUM_THREADS`` variable may have lowered). ``train.threads`` sets the count instead.
 
 The load average is read once, when the run is built; the rule does not follow load that comes or
-goes during training.
+goes during training. The count is recorded in ``run.json`` (``threads``) and a resumed run takes it
+again: torch's CPU reductions round differently with another number of threads, so two runs that chose
+different counts can differ in the last digits. Set ``train.threads`` for runs that must match bit for
+bit across machines and loads.
 
 Example:
     >>> intra_op_threads(parameters=85_000, batch_size=32, cores=2, load=0.0)
@@ -39,6 +42,7 @@ __all__ = [
     "machine_cores",
     "one_minute_load",
     "set_intra_op_threads",
+    "use_recorded_threads",
 ]
 
 WORK_PER_THREAD = 1 << 23
@@ -114,3 +118,17 @@ def set_intra_op_threads(*, parameters: int, batch_size: int) -> int:
         torch.set_num_threads(threads)
     _SET_BY_US["value"] = threads
     return threads
+
+
+def use_recorded_threads(count: int) -> None:
+    """Take the thread count a run recorded when it started (a resumed run).
+
+    The rule reads the machine's load, and torch's CPU reductions round differently with another number
+    of threads: the resumed steps use the count of the first ones, so a resume stays bit-identical.
+    """
+    import torch
+
+    if count >= 1 and count != torch.get_num_threads():
+        torch.set_num_threads(count)
+    if "ceiling" in _SET_BY_US:
+        _SET_BY_US["value"] = torch.get_num_threads()
