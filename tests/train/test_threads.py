@@ -76,9 +76,9 @@ def test_a_run_takes_the_rules_threads_and_train_threads_overrides_it(
     # 1.06M parameters at batch 32: the work could use 5 threads; the free cores decide
     monkeypatch.setattr(rule, "machine_cores", lambda: 4)
     torch.set_num_threads(4)
-    monkeypatch.setattr(rule, "one_minute_load", lambda: 3.0)
+    monkeypatch.setattr(rule, "busy_cores", lambda: 3.0)
     assert _fit(tmp_path / "busy") == 1
-    monkeypatch.setattr(rule, "one_minute_load", lambda: 1.0)
+    monkeypatch.setattr(rule, "busy_cores", lambda: 1.0)
     assert _fit(tmp_path / "quieter") == 3  # the ceiling is still torch's 4, not the 1 set before
     assert _fit(tmp_path / "fixed", threads=2) == 2
 
@@ -92,10 +92,10 @@ def test_a_resumed_run_takes_the_thread_count_it_started_with(
 
     monkeypatch.setattr(rule, "machine_cores", lambda: 4)
     torch.set_num_threads(4)
-    monkeypatch.setattr(rule, "one_minute_load", lambda: 1.0)
+    monkeypatch.setattr(rule, "busy_cores", lambda: 1.0)
     cfg = {"data": {"source": "iris"}, "model": {"hidden": [1024, 1024]}, "train": {"epochs": 1}}
     batchlab.fit(cfg, run_dir=tmp_path / "run", progress=False, plots=False)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["threads"] == 3
-    monkeypatch.setattr(rule, "one_minute_load", lambda: 3.0)  # busier now: the rule alone would give 1
+    monkeypatch.setattr(rule, "busy_cores", lambda: 3.0)  # busier now: the rule alone would give 1
     batchlab.fit(overrides=["train.epochs=2"], resume=tmp_path / "run", progress=False, plots=False)
     assert torch.get_num_threads() == 3

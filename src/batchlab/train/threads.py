@@ -11,13 +11,15 @@ CPU-bound processes: a batch-32 MLP step ran 20× slower with 2 threads than wit
   exactly that; a convolution more, since its weights are applied at every position). A thread is
   worth it for each :data:`WORK_PER_THREAD` multiply-adds (about 8 million: an MLP of 85k parameters
   gets 1 thread at batch 32 and 3 at batch 256);
-* **free cores**: the CPUs this process may run on (``os.sched_getaffinity``) minus the load of other
-  work, the 1-minute load average of ``/proc/loadavg`` rounded to the nearest whole core, at least 1;
+* **free cores**: the CPUs this process may run on (``os.sched_getaffinity``) minus the cores other work
+  keeps busy *now* (the non-idle share of ``/proc/stat`` over 50 ms while this process waits; the
+  1-minute load average where that file is missing), rounded to the nearest whole core, at least 1. The
+  load average alone misleads: it remembers the last minute, jobs that have ended included;
 * the result is the smaller of the two, and never more than torch's own count (which a user or the
   ``OMP_NUM_THREADS`` variable may have lowered). ``train.threads`` sets the count instead.
 
-The load average is read once, when the run is built; the rule does not follow load that comes or
-goes during training. The count is recorded in ``run.json`` (``threads``) and a resumed run takes it
+The busy cores are read once, when the run is built; the rule does not follow load that comes or goes
+during training. The count is recorded in ``run.json`` (``threads``) and a resumed run takes it
 again: torch's CPU reductions round differently with another number of threads, so two runs that chose
 different counts can differ in the last digits. Set ``train.threads`` for runs that must match bit for
 bit across machines and loads.
@@ -33,10 +35,12 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 __all__ = [
     "WORK_PER_THREAD",
+    "busy_cores",
     "free_cores",
     "intra_op_threads",
     "machine_cores",
@@ -56,7 +60,7 @@ def intra_op_threads(*, parameters: int, batch_size: int, cores: int, load: floa
         parameters: trainable parameters of the model.
         batch_size: samples per step (per process).
         cores: CPUs this process may use.
-        load: other work on the machine, in busy cores (the 1-minute load average).
+        load: other work on the machine, in busy cores (see :func:`busy_cores`).
         ceiling: at most this many (torch's current count); ``None`` for no ceiling.
 
     Returns:
@@ -79,6 +83,38 @@ def machine_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+_SAMPLE_SECONDS = 0.05
+
+
+def busy_cores(seconds: float = _SAMPLE_SECONDS) -> float:
+    """Cores busy with other work now: the non-idle share of all CPUs over ``seconds``, times the cores.
+
+    Read from ``/proc/stat`` twice, ``seconds`` apart, while this process waits (so its own work is not
+    counted, unlike the load average, which also remembers the last minute, this process's own start and
+    jobs that have already ended). Falls back to :func:`one_minute_load` where ``/proc/stat`` is missing.
+    """
+    first = _cpu_times()
+    if first is None:
+        return one_minute_load()
+    time.sleep(seconds)
+    second = _cpu_times()
+    if second is None:
+        return one_minute_load()
+    total = sum(second) - sum(first)
+    idle = (second[3] + second[4]) - (first[3] + first[4])  # idle and iowait
+    if total <= 0:
+        return 0.0
+    return max(0.0, (total - idle) / total) * (os.cpu_count() or 1)
+
+
+def _cpu_times() -> list[int] | None:
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return [int(v) for v in fields[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def one_minute_load() -> float:
@@ -107,13 +143,11 @@ def set_intra_op_threads(*, parameters: int, batch_size: int) -> int:
     current = torch.get_num_threads()
     if _SET_BY_US.get("value") != current:  # first call, or changed outside batchlab since
         _SET_BY_US["ceiling"] = current
-    threads = intra_op_threads(
-        parameters=parameters,
-        batch_size=batch_size,
-        cores=machine_cores(),
-        load=one_minute_load(),
-        ceiling=_SET_BY_US["ceiling"],
-    )
+    ceiling, cores = _SET_BY_US["ceiling"], machine_cores()
+    alone = intra_op_threads(parameters=parameters, batch_size=batch_size, cores=cores, load=0.0, ceiling=ceiling)
+    # Only a choice between several threads needs the machine's load (sampling it takes 50 ms).
+    load = busy_cores() if alone > 1 else 0.0
+    threads = intra_op_threads(parameters=parameters, batch_size=batch_size, cores=cores, load=load, ceiling=ceiling)
     if threads != current:
         torch.set_num_threads(threads)
     _SET_BY_US["value"] = threads
