@@ -99,6 +99,9 @@ def prepare() -> None:
     """Import batchlab and torch's lazily loaded modules (the first optimizer imports torch._dynamo)."""
     import torch
 
+    import batchlab.api  # noqa: F401
+    import batchlab.data.text  # noqa: F401
+    import batchlab.experiment.inference  # noqa: F401
     import batchlab.experiment.training  # noqa: F401
 
     torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
