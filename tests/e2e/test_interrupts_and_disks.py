@@ -22,11 +22,15 @@ REPO = Path(__file__).resolve().parents[2]
 LONG_RUN = "data: {source: iris}\nmodel: {hidden: [16]}\ntrain: {epochs: 100000, early_stopping: {enabled: false}}\n"
 
 
-def _start(tmp_path: Path) -> subprocess.Popen[str]:
+# What the installed ``batchlab`` script runs: its entry point, read from pyproject.toml below.
+SCRIPT = "import sys; from batchlab.__main__ import run; sys.exit(run())"
+
+
+def _start(tmp_path: Path, launcher: tuple[str, ...] = ("-m", "batchlab")) -> subprocess.Popen[str]:
     (tmp_path / "c.yaml").write_text(LONG_RUN)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(
-        [sys.executable, "-m", "batchlab", "train", "c.yaml", "--run-dir", "run", "-q", "--no-plots"],
+        [sys.executable, *launcher, "train", "c.yaml", "--run-dir", "run", "-q", "--no-plots"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -40,9 +44,21 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("moment", ["starting", "training"])
-def test_a_second_ctrl_c_20_ms_after_the_first_exits_130_without_a_traceback(tmp_path: Path, moment: str) -> None:
-    process = _start(tmp_path)
+def test_the_script_enters_where_a_ctrl_c_during_imports_is_caught() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["batchlab"] == "batchlab.__main__:run"
+
+
+@pytest.mark.parametrize(
+    ("moment", "launcher"),
+    [("starting", ("-m", "batchlab")), ("starting", ("-c", SCRIPT)), ("training", ("-m", "batchlab"))],
+)
+def test_a_second_ctrl_c_20_ms_after_the_first_exits_130_without_a_traceback(
+    tmp_path: Path, moment: str, launcher: tuple[str, ...]
+) -> None:
+    process = _start(tmp_path, launcher)
     deadline = time.monotonic() + 60
     if moment == "starting":  # batchlab's code runs (torch is being loaded) but training has not begun
         maps = Path(f"/proc/{process.pid}/maps")
