@@ -7,7 +7,11 @@ on the one typer ``app``.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
 
 from batchlab.cli import commands as _commands  # noqa: F401  (registers train, evaluate, predict, report, datasets)
 from batchlab.cli import export as _export  # noqa: F401  (registers export)
@@ -22,6 +26,12 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point of the ``batchlab`` script."""
+    if _is_torchrun_worker():
+        _exit_without_finalization(_run_app)
+    _run_app()
+
+
+def _run_app() -> None:
     try:
         app()
     except BrokenPipeError:  # e.g. `batchlab datasets | head`
@@ -30,3 +40,33 @@ def main() -> None:
         ignore_further_interrupts()
         print("batchlab: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _is_torchrun_worker() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ
+
+
+def _exit_without_finalization(command: Callable[[], None]) -> NoReturn:
+    """Run ``command`` in one of torchrun's workers, then leave without interpreter finalization.
+
+    A finished worker still holds its ``DistributedDataParallel`` model, whose reducer keeps the gloo
+    process group alive after ``destroy_process_group``; tearing both down while the interpreter
+    finalizes can abort the process after all its work is done ("terminate called without an active
+    exception", SIGABRT), and torchrun then reports the whole run as failed. Every file a worker writes
+    is complete (written atomically) before the command returns, so skipping finalization loses nothing.
+    """
+    code = 1
+    try:
+        command()
+        code = 0
+    except SystemExit as done:
+        if isinstance(done.code, int) or done.code is None:
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+    except BaseException:  # an unexpected error: its traceback, as the interpreter would print it
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
