@@ -36,9 +36,13 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int) -> dict[s
 
 
 def time_to_accuracy(data: Arrays, target: float, max_epochs: int) -> dict[str, float]:
+    """Epochs of ``partial_fit`` until validation accuracy reaches ``target``; only training is timed.
+
+    The strict protocol: the clock runs during ``partial_fit`` calls alone (the scoring after each
+    epoch is left out), while batchlab's seconds include its validation passes.
+    """
     from sklearn.neural_network import MLPClassifier
 
-    start = time.perf_counter()
     model = MLPClassifier(
         hidden_layer_sizes=DIGITS_HIDDEN,
         solver="adam",
@@ -49,11 +53,14 @@ def time_to_accuracy(data: Arrays, target: float, max_epochs: int) -> dict[str, 
         random_state=0,
     )
     classes = np.arange(10)
+    training = 0.0
     for epoch in range(1, max_epochs + 1):
+        start = time.perf_counter()
         model.partial_fit(data.x_train, data.y_train, classes=classes)
+        training += time.perf_counter() - start
         if model.score(data.x_val, data.y_val) >= target:
-            return {"seconds": time.perf_counter() - start, "epochs": epoch, "reached": 1}
-    return {"seconds": time.perf_counter() - start, "epochs": max_epochs, "reached": 0}
+            return {"seconds": training, "epochs": epoch, "reached": 1}
+    return {"seconds": training, "epochs": max_epochs, "reached": 0}
 
 
 def prepare() -> None:

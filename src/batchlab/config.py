@@ -957,7 +957,8 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
 
 def config_to_yaml(config: Config) -> str:
     """The resolved config as YAML text, enough to reproduce a run."""
-    return str(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, 5x faster, same text
+    return str(yaml.dump(config.model_dump(mode="json"), Dumper=dumper, sort_keys=False))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -22,6 +22,7 @@ from batchlab.data.batch import Batch
 from batchlab.data.scheduled import ScheduledBatches
 from batchlab.data.sharding import ShardedBatches
 from batchlab.plural import counted
+from batchlab.train.backward import backward
 from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
 from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank
 from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
@@ -102,7 +103,7 @@ def fit(
                     outputs = model(*micro.inputs)
                     loss = objective.loss(outputs, micro.y) if len(micro) else outputs.sum() * 0.0
                 share = world * len(micro) / step_samples  # of the step's mean loss, across ranks
-                precision.scale(loss * share if share != 1 else loss).backward()  # type: ignore[no-untyped-call]
+                backward(precision.scale(loss * share if share != 1 else loss))
                 correct = objective.correct(outputs.detach(), micro.y) if objective.is_classification else None
                 running.add(loss.detach(), correct, len(micro))
                 hooks.on_batch_end(
