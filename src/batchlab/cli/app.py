@@ -83,7 +83,7 @@ def _print_version(value: bool) -> None:
     if value:
         import torch
 
-        from batchlab import __version__
+        from batchlab.version import VERSION as __version__
 
         console.print(f"batchlab {__version__} (torch {torch.__version__})")
         raise typer.Exit()

@@ -61,10 +61,10 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "onnx") -> Wr
     """
     import torch
 
-    from batchlab import __version__
     from batchlab.experiment.inference import load_run
     from batchlab.export.deployed import deployed_model
     from batchlab.export.writers import write_onnx, write_torchscript
+    from batchlab.version import VERSION as __version__
 
     out = check_output(output, fmt)
     trained = load_run(run_dir)

@@ -118,7 +118,7 @@ def render_page(page: Page, *, generated: _dt.datetime | None = None) -> str:
         import jinja2
     except ImportError:
         raise ConfigError("--html needs Jinja2: pip install 'batchlab[report]'") from None
-    from batchlab import __version__
+    from batchlab.version import VERSION as __version__
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True)
     template = environment.from_string(_TEMPLATE)
