@@ -1,7 +1,7 @@
 """One measurement in a fresh process; prints one JSON line (the orchestrator reads the last line).
 
 python -m benchmarks.job throughput SYSTEM BATCH [--samples N] [--warmup 1] [--timed 3]
-python -m benchmarks.job accuracy SYSTEM [--target 0.97] [--max-epochs 100]
+python -m benchmarks.job accuracy SYSTEM [--target 0.97] [--max-epochs 100] [--option threads=2]
 python -m benchmarks.job flops
 python -m benchmarks.job workload NAME SYSTEM [--warmup 20] [--timed 200]   (see benchmarks/twins.py)
 """
@@ -64,12 +64,12 @@ def main() -> None:
 
         module = load(args.system)
         module.prepare()  # imports, lazy ones included, stay out of the timed span
+        options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
         if args.kind == "throughput":
             data = scaled_data(args.samples)
-            options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
             result = module.throughput(data, int(args.batch), args.warmup, args.timed, **options)
         else:
-            result = module.time_to_accuracy(digits_data(), args.target, args.max_epochs)
+            result = module.time_to_accuracy(digits_data(), args.target, args.max_epochs, **options)
     print(json.dumps(result), flush=True)
 
 

@@ -28,7 +28,7 @@ from benchmarks.workload import (
 
 
 def _config(
-    data: Arrays, hidden: tuple[int, ...], batch_size: int, epochs: int, optimizer: dict[str, Any]
+    data: Arrays, hidden: tuple[int, ...], batch_size: int, epochs: int, optimizer: dict[str, Any], threads: int | None
 ) -> dict[str, Any]:
     return {
         "name": "bench",
@@ -43,7 +43,7 @@ def _config(
             "epochs": epochs,
             "optimizer": optimizer,
             "checkpoint": {"every_epochs": None},
-            "threads": THREADS,
+            "threads": threads,
             "device": "cpu",
             "seed": 0,
         },
@@ -66,7 +66,7 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int, **options
         def on_epoch_end(self, state: Any) -> None:
             ends.append(time.perf_counter())
 
-    config = _config(data, HIDDEN, batch_size, warmup + timed, {"name": "sgd", "lr": LR, "momentum": MOMENTUM})
+    config = _config(data, HIDDEN, batch_size, warmup + timed, {"name": "sgd", "lr": LR, "momentum": MOMENTUM}, THREADS)
     for key, value in options.items():
         config["train"][key] = value
     with tempfile.TemporaryDirectory() as run_dir:
@@ -75,7 +75,11 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int, **options
     return {"samples_per_s": timed * len(data.x_train) / seconds, "seconds": seconds}
 
 
-def time_to_accuracy(data: Arrays, target: float, max_epochs: int) -> dict[str, float]:
+def time_to_accuracy(data: Arrays, target: float, max_epochs: int, **options: Any) -> dict[str, float]:
+    """Seconds of ``batchlab.fit`` (set-up, validation and output included) until validation accuracy
+    reaches ``target``. batchlab runs with its defaults, its thread rule included (``train.threads``
+    unset: 1 thread for this MLP, whose batch-32 step is too small for a second); ``options`` set
+    ``train`` keys, e.g. ``threads=2`` for the suite's fixed count."""
     import batchlab
     from batchlab.train.callbacks import Callback
 
@@ -87,7 +91,8 @@ def time_to_accuracy(data: Arrays, target: float, max_epochs: int) -> dict[str, 
                 reached.update(seconds=time.perf_counter() - start, epochs=logs["epoch"], reached=1)
                 state.request_stop(f"val_accuracy reached {target}")
 
-    config = _config(data, DIGITS_HIDDEN, DIGITS_BATCH, max_epochs, {"name": "adam", "lr": DIGITS_LR})
+    config = _config(data, DIGITS_HIDDEN, DIGITS_BATCH, max_epochs, {"name": "adam", "lr": DIGITS_LR}, None)
+    config["train"].update(options)
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         batchlab.fit(config, run_dir=run_dir, callbacks=[StopAtTarget()], console=_console(), plots=False)
