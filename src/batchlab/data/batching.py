@@ -59,6 +59,14 @@ def batch_count(num_samples: int, batch_size: int, drop_last: bool = False) -> i
     return math.ceil(num_samples / batch_size)
 
 
+def _count_batches(num_samples: int, batch_size: int, drop_last: bool, min_batch: int) -> int:
+    count = batch_count(num_samples, batch_size, drop_last)
+    remainder = num_samples - (count - 1) * batch_size
+    if count > 1 and remainder < min_batch:
+        count -= 1  # a lone last sample left out (batch normalization)
+    return count
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """A 63-bit seed for epoch ``epoch`` of a run seeded with ``seed`` (distinct for distinct pairs)."""
     mixed = (seed * 0x9E3779B97F4A7C15 + (epoch + 1) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
@@ -87,6 +95,9 @@ class MiniBatches:
     Iterating the object itself runs consecutive epochs (0, 1, 2, ...) like a DataLoader;
     :meth:`epoch` gives one epoch by number and can start mid-epoch.
     """
+
+    _count_key: tuple[int, int, bool, int] | None = None  # the inputs of the cached batch count
+    _count = 0
 
     def __init__(
         self,
@@ -128,11 +139,11 @@ class MiniBatches:
 
     def __len__(self) -> int:
         """Batch count: iterations per epoch."""
-        count = batch_count(self.num_samples, self.batch_size, self.drop_last)
-        remainder = self.num_samples - (count - 1) * self.batch_size
-        if count > 1 and remainder < self.min_batch:
-            count -= 1  # a lone last sample left out (batch normalization)
-        return count
+        # Asked after every step (a schedule may change it): kept until one of its inputs changes.
+        key = (self.num_samples, self.batch_size, self.drop_last, self.min_batch)
+        if key != self._count_key:
+            self._count_key, self._count = key, _count_batches(*key)
+        return self._count
 
     def batches_in_epoch(self, epoch: int) -> int:
         """Batch count of ``epoch`` (the same for every epoch)."""

@@ -86,6 +86,7 @@ def fit(
         part.load_state_dict(state.components.pop(name, None))
     step = OptimizerStep(optimizer)  # optimizer.step() + zero_grad(set_to_none=True), minus torch.optim's overhead
     world = getattr(train, "world_size", 1) if isinstance(train, ShardedBatches | ScheduledBatches) else 1
+    distributed = is_distributed()  # asked once: stopping together takes a collective at every step
     started = time.perf_counter() - state.seconds
 
     context.step_lr = state.step_lr  # a resumed run's rate of its last step
@@ -111,7 +112,7 @@ def fit(
                 )
             state.samples += step_samples  # across all workers
             state.batch += 1
-            if agree_to_stop(state):
+            if agree_to_stop(state) if distributed else state.stop:
                 break  # e.g. a non-finite loss (on any worker): its gradient is not applied
             context.step_lr = state.step_lr = context.lr  # the rate this step uses, for its metrics row
             precision.step(step, model.parameters(), settings.grad_clip)
@@ -262,26 +263,41 @@ def validation_metrics(model: torch.nn.Module, val: Batches, objective: Objectiv
 
 
 class RunningSums:
-    """Training loss and correct-prediction sums since the last metrics row, kept on the device."""
+    """Training loss and correct-prediction sums since the last metrics row.
+
+    On an accelerator they stay on the device (one in-place kernel each per batch, read once per
+    row: no host sync per step). On the CPU, where reading a tensor waits for nothing, they are Python
+    numbers: two additions instead of two kernel launches (about 5 µs a step).
+    """
 
     def __init__(self, objective: Objective, device: torch.device) -> None:
         self.objective = objective
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.on_host = device.type == "cpu"
+        self.loss_sum: float | torch.Tensor = 0.0
+        self.correct: int | torch.Tensor = 0
+        if not self.on_host:
+            self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            self.correct = torch.zeros((), dtype=torch.int64, device=device)
         self.count = 0
 
     def add(self, loss: torch.Tensor, correct: torch.Tensor | None, size: int) -> None:
-        self.loss_sum.add_(loss, alpha=size)  # one kernel, summed in float64
-        if correct is not None:
-            self.correct.add_(correct)
+        if self.on_host:
+            self.loss_sum += float(loss) * size  # type: ignore[operator]  # summed in float64
+            if correct is not None:
+                self.correct += int(correct)  # type: ignore[operator]
+        else:
+            self.loss_sum.add_(loss, alpha=size)  # type: ignore[union-attr]  # one kernel, in float64
+            if correct is not None:
+                self.correct.add_(correct)  # type: ignore[union-attr]
         self.count += size
 
     def totals(self) -> tuple[float, int, int]:
         """Loss sum, correct count and sample count, added over all ranks (one host read)."""
         if not is_distributed():
             return float(self.loss_sum), int(self.correct), self.count
-        packed = torch.stack([self.loss_sum, self.correct.double(), self.loss_sum.new_tensor(float(self.count))])
-        loss_sum, correct, count = all_reduce_sum(packed).tolist()
+        device = self.loss_sum.device if isinstance(self.loss_sum, torch.Tensor) else torch.device("cpu")
+        packed = torch.tensor([float(self.loss_sum), float(self.correct), float(self.count)], dtype=torch.float64)
+        loss_sum, correct, count = all_reduce_sum(packed.to(device)).tolist()
         return loss_sum, round(correct), round(count)
 
     def state_dict(self) -> dict[str, float | int]:
@@ -291,14 +307,12 @@ class RunningSums:
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         if state and rank() == 0:
-            self.loss_sum.fill_(state["loss_sum"])
-            self.correct.fill_(state["correct"])
+            self._set(float(state["loss_sum"]), int(state["correct"]))
             self.count = int(state["count"])
 
     def read_and_reset(self) -> dict[str, float]:
         loss_sum, correct, count = self.totals()
-        self.loss_sum.zero_()
-        self.correct.zero_()
+        self._set(0.0, 0)
         self.count = 0
         if not count:
             return {}
@@ -306,6 +320,13 @@ class RunningSums:
         if self.objective.is_classification:
             logs["train_accuracy"] = correct / count
         return logs
+
+    def _set(self, loss_sum: float, correct: int) -> None:
+        if isinstance(self.loss_sum, torch.Tensor) and isinstance(self.correct, torch.Tensor):
+            self.loss_sum.fill_(loss_sum)
+            self.correct.fill_(correct)
+        else:
+            self.loss_sum, self.correct = loss_sum, correct
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
