@@ -35,9 +35,9 @@ from benchmarks.workload import (
     N_CLASSES,
     N_FEATURES,
     N_SAMPLES,
-    THREADS,
     digits_data,
     job_environment,
+    job_threads,
     scaled_data,
     train_flops_per_sample,
 )
@@ -197,7 +197,7 @@ class Suite:
             "## Results",
             "",
             f"- command: `{a.command}`",
-            f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {THREADS} threads "
+            f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {job_threads()} threads "
             f"per job; Python {platform.python_version()}; torch {_version('torch')}; load average at start "
             f"{a.load_start}, at end {a.load_end or ' / '.join(f'{x:.1f}' for x in os.getloadavg())}",
             f"- {a.rounds} interleaved rounds; each cell is the median (min–max over rounds); ratios are taken "
@@ -294,8 +294,8 @@ class Suite:
             "",
             "Each system with its own thread count: batchlab its thread rule (`train.threads` unset; 1 thread "
             "for this MLP), the torch loops torch's default, scikit-learn its BLAS's; the job's limit is "
-            f"{THREADS}. scikit-learn's clock runs inside `partial_fit` only, batchlab's over all of `batchlab.fit` "
-            "(set-up, validation, output).",
+            f"{job_threads()}. scikit-learn's clock runs inside `partial_fit` only, batchlab's over all of "
+            "`batchlab.fit` (set-up, validation, output).",
             "",
             "| system | seconds | epochs | ratio to scikit-learn |",
             "|---|---:|---:|---:|",
@@ -374,6 +374,7 @@ def main() -> None:
     )
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--batches", default="32,256,2048")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every job (torch, BLAS, OpenMP)")
     parser.add_argument("--scaling", default="60000,600000,6000000", help="sample counts of the linear-cost section")
     parser.add_argument("--quick", action="store_true", help="2 rounds, batchlab/bare/dataloader/sklearn only")
     parser.add_argument("--out", default=str(RESULTS), help="folder for latest.md and latest.json")
@@ -383,6 +384,7 @@ def main() -> None:
         print(rewrite_report(Path(args.report)))
         return
     args.command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
+    os.environ["BATCHLAB_BENCH_THREADS"] = str(args.threads)  # read by every job (benchmarks.workload)
     if args.quick:
         args.rounds, args.systems = 2, "batchlab,bare,dataloader,sklearn"
         if args.workload_steps == parser.get_default("workload_steps"):

@@ -24,6 +24,7 @@ __all__ = [
     "Arrays",
     "digits_data",
     "job_environment",
+    "job_threads",
     "make_mlp",
     "scaled_data",
     "set_threads",
@@ -31,8 +32,14 @@ __all__ = [
     "workload_data",
 ]
 
-THREADS = 2
-"""Intra-op threads of every job (torch, MKL, OpenMP, OpenBLAS)."""
+
+def job_threads() -> int:
+    """Intra-op threads of every job (torch, MKL, OpenMP, OpenBLAS): 2, or ``python -m benchmarks.run --threads``."""
+    return int(os.environ.get("BATCHLAB_BENCH_THREADS", "2"))
+
+
+THREADS = job_threads()
+"""The threads of this process's jobs (read when the module is imported)."""
 CACHE = Path(os.environ.get("BATCHLAB_BENCH_CACHE", "/tmp/batchlab-bench"))
 """Where generated data files are kept between jobs (large; never inside the repository)."""
 
@@ -71,9 +78,11 @@ class Arrays:
     val_file: Path
 
 
-def job_environment(threads: int = THREADS) -> dict[str, str]:
+def job_environment(threads: int | None = None) -> dict[str, str]:
     """Environment of a job process: the same thread count for every BLAS and OpenMP runtime."""
+    threads = threads or job_threads()
     env = dict(os.environ)
+    env["BATCHLAB_BENCH_THREADS"] = str(threads)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         env[name] = str(threads)
     env["KERAS_BACKEND"] = "torch"
@@ -82,11 +91,11 @@ def job_environment(threads: int = THREADS) -> dict[str, str]:
     return env
 
 
-def set_threads(threads: int = THREADS) -> None:
+def set_threads(threads: int | None = None) -> None:
     """Set torch's intra-op threads (the environment covers the BLAS libraries)."""
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or job_threads())
 
 
 def _save(path: Path, x: np.ndarray, y: np.ndarray) -> None:
