@@ -79,19 +79,17 @@ def value_strings(values: pd.Series) -> pd.Series:
     float because of a missing cell gives the same names as an integer column; text is stripped.
     Missing values stay NaN. Same index as ``values``.
     """
-    out = pd.Series(np.full(len(values), np.nan, dtype=object), index=values.index)
+    texts = np.full(len(values), np.nan, dtype=object)  # filled in NumPy: a masked Series assignment is slow
     present = ~values.isna().to_numpy(dtype=bool)
     if is_number(values):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
         whole = present & np.isfinite(numbers) & (numbers == np.round(numbers))
         other = present & ~whole
-        texts = np.empty(len(values), dtype=object)
         texts[whole] = numbers[whole].astype(np.int64).astype(str)
         texts[other] = numbers[other].astype(str)
-        out[present] = texts[present]
     else:
-        out[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
-    return out
+        texts[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
+    return pd.Series(texts, index=values.index, dtype=object)
 
 
 def distinct_value_strings(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

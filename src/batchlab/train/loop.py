@@ -98,18 +98,19 @@ def fit(
         hooks.on_epoch_begin(state)
         model.train()
         for batch in train.epoch(state.epoch, start_batch=state.batch):
-            step_samples = train.global_size(state.epoch, state.batch) if world > 1 else len(batch)  # type: ignore[attr-defined]
-            for micro in batch.split(settings.micro_batches(len(batch)), settings.min_micro_batch):
+            batch_samples = len(batch)
+            step_samples = train.global_size(state.epoch, state.batch) if world > 1 else batch_samples  # type: ignore[attr-defined]
+            for micro in batch.split(settings.micro_batches(batch_samples), settings.min_micro_batch):
+                size = len(micro)
                 with precision.autocast():
                     outputs = model(*micro.inputs)
-                    loss = objective.loss(outputs, micro.y) if len(micro) else outputs.sum() * 0.0
-                share = world * len(micro) / step_samples  # of the step's mean loss, across ranks
+                    loss = objective.loss(outputs, micro.y) if size else outputs.sum() * 0.0
+                share = world * size / step_samples  # of the step's mean loss, across ranks
                 backward(precision.scale(loss * share if share != 1 else loss))
                 correct = objective.correct(outputs.detach(), micro.y) if objective.is_classification else None
-                running.add(loss.detach(), correct, len(micro))
-                hooks.on_batch_end(
-                    state, {"loss": loss.detach(), "correct": correct, "size": len(micro), "batch": micro}
-                )
+                detached = loss.detach()
+                running.add(detached, correct, size)
+                hooks.on_batch_end(state, {"loss": detached, "correct": correct, "size": size, "batch": micro})
             state.samples += step_samples  # across all workers
             state.batch += 1
             if agree_to_stop(state) if distributed else state.stop:
@@ -282,9 +283,9 @@ class RunningSums:
 
     def add(self, loss: torch.Tensor, correct: torch.Tensor | None, size: int) -> None:
         if self.on_host:
-            self.loss_sum += float(loss) * size  # type: ignore[operator]  # summed in float64
+            self.loss_sum += float(loss) * size  # summed in float64
             if correct is not None:
-                self.correct += int(correct)  # type: ignore[operator]
+                self.correct += int(correct)
         else:
             self.loss_sum.add_(loss, alpha=size)  # type: ignore[union-attr]  # one kernel, in float64
             if correct is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -66,3 +67,37 @@ def test_csv_logger_appends_rows_and_rewrites_a_resumed_history(tmp_path: Path) 
     CSVLogger(path).on_train_begin(resumed)
     assert [r["epoch"] for r in _rows(path)] == ["1", "2"]
     assert path.read_text() == metrics_csv_text(resumed.history)
+
+
+def test_a_new_runs_rows_are_written_without_rewriting_the_file_until_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchlab.train.callbacks import csv_logger
+
+    rewrites: list[str] = []
+    real_write_text = csv_logger.write_text
+    monkeypatch.setattr(
+        csv_logger, "write_text", lambda path, text: (rewrites.append(text), real_write_text(path, text))
+    )
+    path = tmp_path / "metrics.csv"
+    logger, state = CSVLogger(path), LoopState()
+    logger.on_train_begin(state)
+    for epoch in (1, 2):
+        row = {"epoch": epoch, "step": epoch * 4, "samples": epoch * 40, "val_loss": 1.0 / epoch, "lr": 0.1}
+        state.history.append(row)
+        logger.on_evaluate(state, row)
+        assert [r["epoch"] for r in _rows(path)] == [str(e) for e in range(1, epoch + 1)]
+    assert rewrites == []  # the first row created the file, the second was appended
+    logger.on_train_end(state)
+    assert len(rewrites) == 1 and [r["epoch"] for r in _rows(path)] == ["1", "2"]
+
+
+def test_a_stale_file_in_a_new_runs_place_is_replaced_by_the_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,samples,val_loss,lr\n7,70,700,9.0,0.1\n")
+    logger, state = CSVLogger(path), LoopState()
+    logger.on_train_begin(state)
+    row = {"epoch": 1, "step": 4, "samples": 40, "val_loss": 1.0, "lr": 0.1}
+    state.history.append(row)
+    logger.on_evaluate(state, row)
+    assert [r["epoch"] for r in _rows(path)] == ["1"]

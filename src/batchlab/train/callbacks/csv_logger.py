@@ -68,10 +68,11 @@ class CSVLogger(Callback):
     """Keeps ``path`` equal to the history so far (rows from before a resume included).
 
     The file is written whole and atomically (fsynced, renamed) when training starts from a resumed
-    history, when a row brings a new column, and when training ends; every other row is one appended,
-    flushed line, so an evaluation costs a few microseconds however long the history. A process that
-    dies leaves whole lines behind (a line is one ``write``), and a resume rewrites the file from the
-    checkpoint's history, dropping rows the checkpoint does not have.
+    history, when a row brings a new column, and when training ends; a new run's first row creates the
+    file with the header in one ``write``, and every other row is one appended, flushed line, so an
+    evaluation costs a few microseconds however long the history. A process that dies leaves whole lines
+    behind (a line is one ``write``), and a resume rewrites the file from the checkpoint's history,
+    dropping rows the checkpoint does not have.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -85,6 +86,8 @@ class CSVLogger(Callback):
 
     def on_evaluate(self, state: LoopState, logs: dict[str, Any]) -> None:
         row = state.history[-1]
+        if self._columns is None and len(state.history) == 1 and self._create(state.history):
+            return
         if self._columns is None or not row.keys() <= set(self._columns) or not self.path.exists():
             self._rewrite(state.history)
             return
@@ -98,6 +101,18 @@ class CSVLogger(Callback):
     def on_train_end(self, state: LoopState) -> None:
         if state.history:
             self._rewrite(state.history)
+
+    def _create(self, rows: list[dict[str, Any]]) -> bool:
+        """A new run's first row: the file is created with one ``write``, like the appended rows after it
+        (a rename and two fsyncs would cost more than the epoch's other output). ``False`` when the file
+        exists already (a rerun in the same directory): it is then replaced atomically."""
+        try:
+            with self.path.open("x", encoding="utf-8") as handle:
+                handle.write(metrics_csv_text(rows))
+        except FileExistsError:
+            return False
+        self._columns = _columns(rows)
+        return True
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         write_text(self.path, metrics_csv_text(rows))
