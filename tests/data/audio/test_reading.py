@@ -133,3 +133,20 @@ def test_a_missing_extra_is_one_line_naming_the_install(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "soxr", None)  # a None entry makes ``import soxr`` fail
     with pytest.raises(DataError, match=r"^audio data needs the 'soxr' package.*pip install 'batchlab\[audio\]'$"):
         require("soxr")
+
+
+def test_recordings_shorter_than_an_analysis_window_are_warned_about_once(
+    tmp_path: Path, write_wav: WriteWav, caplog: pytest.LogCaptureFixture
+) -> None:
+    paths = [
+        write_wav(tmp_path / "ok.wav", tone(440, 0.1, 8000), rate=8000),
+        write_wav(tmp_path / "cut.wav", tone(440, 0.01, 8000), rate=8000),  # 80 samples < 200 (25 ms)
+        write_wav(tmp_path / "tiny.wav", np.zeros(5, dtype=np.float32), rate=8000),
+    ]
+    with caplog.at_level(logging.WARNING, logger="batchlab.data.audio.reading"):
+        waves = read_recordings(paths, AudioConfig(sample_rate=8000, win_ms=25))
+    assert waves.lengths.tolist() == [800, 80, 5]  # still read: a warning, not an error
+    messages = [r.getMessage() for r in caplog.records if "analysis window" in r.getMessage()]
+    assert len(messages) == 1
+    assert messages[0].startswith("2 of 3 recordings are shorter than one 25 ms analysis window")
+    assert f"'{paths[2]}' (0.6 ms)" in messages[0]

@@ -145,7 +145,8 @@ def read_recording(path: Path, audio: AudioConfig, *, field: str = "data.source"
 def read_recordings(paths: Sequence[Path], audio: AudioConfig, *, field: str = "data.source") -> Ragged:
     """Read many files (see :func:`read_recording`) into one :class:`Ragged` of waveforms.
 
-    Logs, once, how many recordings were resampled and from which rates.
+    Logs, once, how many recordings were resampled and from which rates, and warns, once, about
+    recordings shorter than one analysis window (``data.audio.win_ms``).
 
     Args:
         paths: the audio files, in the order wanted.
@@ -160,10 +161,25 @@ def read_recordings(paths: Sequence[Path], audio: AudioConfig, *, field: str = "
     """
     waveforms: list[torch.Tensor] = []
     rates: Counter[int] = Counter()
+    window = duration_samples(audio.win_ms / 1000, audio.sample_rate)
+    short: list[tuple[int, Path]] = []  # (samples, path) of recordings shorter than one analysis window
     for path in paths:  # decoding is per file; 2,700 short WAVs take about half a second
         recording = read_recording(path, audio, field=field)
         waveforms.append(torch.from_numpy(recording.waveform))
         rates[recording.source_rate] += 1
+        if recording.waveform.size < window:
+            short.append((recording.waveform.size, path))
+    if short:
+        samples, shortest = min(short)
+        logger.warning(
+            "%d of %d recordings are shorter than one %g ms analysis window (data.audio.win_ms), so their "
+            "features are mostly padding (a truncated or empty file?); the shortest: '%s' (%.1f ms)",
+            len(short),
+            len(paths),
+            audio.win_ms,
+            shortest,
+            1000 * samples / audio.sample_rate,
+        )
     resampled = {rate: count for rate, count in rates.items() if rate != audio.sample_rate}
     if resampled:
         origins = ", ".join(f"{count} from {rate} Hz" for rate, count in sorted(resampled.items()))
