@@ -183,3 +183,29 @@ def test_a_headerless_csv_with_quoted_commas_keeps_its_comma_separator(tmp_path:
     table = read_text_table(_sms_config(path))
     assert table.texts == ["Sorry, I'll call later", "WINNER, call now"]
     assert table.labels is not None and table.labels.tolist() == ["ham", "spam"]
+
+
+@pytest.mark.parametrize(
+    ("content", "require_target"),
+    [("label\tmessage\nham\thi there\n", True), ("message\nhi there\n", False)],
+)
+def test_a_header_line_in_a_headerless_format_is_read_as_data_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str, require_target: bool
+) -> None:
+    path = tmp_path / "input.tsv"
+    path.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="batchlab.data.text.table"):
+        table = read_text_table(_sms_config(path), str(path), require_target=require_target)
+    assert table.texts[0] == "message"  # still data: a text may be the word itself
+    warnings = [r.getMessage() for r in caplog.records if "repeats the column names" in r.getMessage()]
+    assert len(warnings) == 1 and f"file '{path}'" in warnings[0]
+
+
+def test_a_first_line_that_is_not_the_column_names_gives_no_header_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "input.tsv"
+    path.write_text("ham\tmessage received\nspam\twin\n")
+    with caplog.at_level(logging.WARNING, logger="batchlab.data.text.table"):
+        read_text_table(_sms_config(path))
+    assert not [r for r in caplog.records if "repeats the column names" in r.getMessage()]

@@ -190,7 +190,15 @@ def _read_delimited(path: Path, cfg: DataConfig, *, require_target: bool, field:
                     text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
                     continue
                 names = [str(i) for i in range(len(fields))]
-                text_index = _text_index(_renamed(names, cfg, require_target=require_target, where=where), cfg)
+                renamed = _renamed(names, cfg, require_target=require_target, where=where)
+                text_index = _text_index(renamed, cfg)
+                if cfg.columns is not None and [f.strip().lower() for f in fields] == [n.lower() for n in renamed]:
+                    logger.warning(
+                        "the first line of %s repeats the column names (%s) but data.header is false, so it is "
+                        "read as a data row; remove that line (the training data has no header)",
+                        where,
+                        ", ".join(f.strip() for f in fields),
+                    )
             if len(fields) > len(names) and sep == "\t" and text_index == len(names) - 1:
                 fields = [*fields[:text_index], "\t".join(fields[text_index:])]  # tabs inside the text
             if len(fields) != len(names):
