@@ -67,8 +67,7 @@ def throughput(data: Arrays, batch_size: int, warmup: int, timed: int, **options
             ends.append(time.perf_counter())
 
     config = _config(data, HIDDEN, batch_size, warmup + timed, {"name": "sgd", "lr": LR, "momentum": MOMENTUM}, THREADS)
-    for key, value in options.items():
-        config["train"][key] = value
+    config["train"].update(options)
     with tempfile.TemporaryDirectory() as run_dir:
         batchlab.fit(config, run_dir=run_dir, callbacks=[EpochTimer()], console=_console(), plots=False)
     seconds = ends[-1] - ends[warmup - 1]

@@ -296,9 +296,11 @@ class RunningSums:
         """Loss sum, correct count and sample count, added over all ranks (one host read)."""
         if not is_distributed():
             return float(self.loss_sum), int(self.correct), self.count
-        device = self.loss_sum.device if isinstance(self.loss_sum, torch.Tensor) else torch.device("cpu")
-        packed = torch.tensor([float(self.loss_sum), float(self.correct), float(self.count)], dtype=torch.float64)
-        loss_sum, correct, count = all_reduce_sum(packed.to(device)).tolist()
+        if isinstance(self.loss_sum, torch.Tensor) and isinstance(self.correct, torch.Tensor):  # packed on the device
+            packed = torch.stack([self.loss_sum, self.correct.double(), self.loss_sum.new_tensor(float(self.count))])
+        else:
+            packed = torch.tensor([self.loss_sum, self.correct, self.count], dtype=torch.float64)
+        loss_sum, correct, count = all_reduce_sum(packed).tolist()
         return loss_sum, round(correct), round(count)
 
     def state_dict(self) -> dict[str, float | int]:
