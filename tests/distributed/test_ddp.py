@@ -35,10 +35,15 @@ train:
 # Runs under torchrun: trains, and records which files each rank wrote and the history it saw.
 WORKER = textwrap.dedent(
     """
-    import json, os, sys
+    import json, os, sys, weakref
     from pathlib import Path
     import batchlab
     import batchlab.atomic as atomic
+    from batchlab.train.callbacks import Callback
+
+    class WrapperSpy(Callback):  # a weak reference to the model the loop trains (the DDP wrapper)
+        def on_train_begin(self, state):
+            self.kind, self.ref = type(self.context.model).__name__, weakref.ref(self.context.model)
 
     rank = int(os.environ.get("RANK", "0"))
     written = []
@@ -47,10 +52,12 @@ WORKER = textwrap.dedent(
         written.append(str(dst))
         return real_replace(src, dst, *a, **k)
     os.replace = spy_replace
-    result = batchlab.fit(sys.argv[1], run_dir=sys.argv[2], progress=False)
+    spy = WrapperSpy()
+    result = batchlab.fit(sys.argv[1], run_dir=sys.argv[2], progress=False, callbacks=[spy])
     Path(sys.argv[3], f"rank{rank}.json").write_text(json.dumps(
         {"written": written, "history": [{k: v for k, v in r.items() if k != "seconds"} for r in result.history],
-         "stop_reason": result.stop_reason}))
+         "stop_reason": result.stop_reason, "wrapper": spy.kind, "wrapper_alive": spy.ref() is not None,
+         "result_model": type(result.parts.model).__name__}))
     """
 )
 
@@ -116,6 +123,16 @@ def test_only_rank_zero_writes_files(runs: Path) -> None:
     assert rank1["written"] == []
     assert any(path.endswith("metrics.csv") for path in rank0["written"])
     assert any("checkpoints" in path for path in rank0["written"])
+
+
+def test_the_wrapper_and_its_process_group_do_not_outlive_the_run(runs: Path) -> None:
+    # Left alive (by the result or a callback) until interpreter exit, the wrapper's gloo group aborted
+    # a finished worker now and then ("terminate called without an active exception").
+    for rank in (0, 1):
+        record = json.loads((runs / "records" / f"rank{rank}.json").read_text())
+        assert record["wrapper"] == "DistributedDataParallel"
+        assert not record["wrapper_alive"], "the DistributedDataParallel wrapper is still referenced after fit"
+        assert record["result_model"] != "DistributedDataParallel"
 
 
 def test_an_indivisible_global_batch_is_a_clear_error(runs: Path) -> None:

@@ -55,6 +55,7 @@ WORKER = textwrap.dedent(
     passes = recompute_batch_norm(model, shares(info.rank), 100)
     torch.save({"passes": passes, "state": model.module.state_dict()}, f"{sys.argv[1]}/rank{info.rank}.pt")
     dist.barrier()
+    del model  # the wrapper holds the group: destroyed with it here, not at interpreter exit
     dist.destroy_process_group()
     """
 )

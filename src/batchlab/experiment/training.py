@@ -19,7 +19,7 @@ import hashlib
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ class RunResult:
         model: the trained module (on the training device).
         config: the resolved config.
         info: the facts written to ``run.json``.
-        parts: the run's parts (data, objective, batches, ...), e.g. to evaluate other splits.
+        parts: the run's parts (data, objective, batches, ...), e.g. to evaluate other splits; under data
+            parallelism its ``model`` is ``module`` (the wrapper ends with the run).
         already_finished: ``--resume`` found the run finished and changed nothing (``model`` holds its
             saved weights, ``history`` its metrics rows).
     """
@@ -113,23 +114,40 @@ def train_run(
     workers = DistributedInfo.from_env()
     init_distributed(workers)
     try:
-        config, given_paths = resolve_data_paths(config)
-        parts = build_run(config, model=model, data=data, workers=workers)
-        run, created, lock = _open_run_directory(config, run_dir, resume, parts)
-        try:
-            plan = _plan_resume(run, config) if resume else None
-            if plan is not None and plan.finished:
-                return _finished_result(run, parts, plan)
-            return _train(parts, run, plan, list(callbacks), progress, console, started, given_paths)
-        except (InterruptedRun, DivergenceError):
-            raise
-        except BaseException as exc:
-            _abandon(run, created, parts, exc, mark=not isinstance(exc, BatchlabError))
-            raise
-        finally:
-            lock.release()
+        # In its own frame: under data parallelism the model's wrapper holds the process group, and it
+        # must be gone (collected) before the group is destroyed, not left to interpreter exit.
+        return _run(config, model, run_dir, list(callbacks), resume, progress, console, data, workers, started)
     finally:
         finish_distributed()
+
+
+def _run(
+    config: Config,
+    model: torch.nn.Module | None,
+    run_dir: str | Path | None,
+    callbacks: list[Callback],
+    resume: bool,
+    progress: bool,
+    console: Any,
+    data: Any,
+    workers: DistributedInfo,
+    started: float,
+) -> RunResult:
+    config, given_paths = resolve_data_paths(config)
+    parts = build_run(config, model=model, data=data, workers=workers)
+    run, created, lock = _open_run_directory(config, run_dir, resume, parts)
+    try:
+        plan = _plan_resume(run, config) if resume else None
+        if plan is not None and plan.finished:
+            return _finished_result(run, parts, plan)
+        return _train(parts, run, plan, callbacks, progress, console, started, given_paths)
+    except (InterruptedRun, DivergenceError):
+        raise
+    except BaseException as exc:
+        _abandon(run, created, parts, exc, mark=not isinstance(exc, BatchlabError))
+        raise
+    finally:
+        lock.release()
 
 
 @dataclass(frozen=True)
@@ -254,9 +272,15 @@ def _finished_result(run: RunDirectory, parts: RunParts, plan: _ResumePlan) -> R
         parts.module,
         parts.config,
         info,
-        parts,
+        _unwrapped(parts),
         already_finished=True,
     )
+
+
+def _unwrapped(parts: RunParts) -> RunParts:
+    """``parts`` whose ``model`` is the trained module: a result must not keep the data-parallel wrapper,
+    which holds the process group (destroyed when the run ends) until the interpreter exits."""
+    return replace(parts, model=parts.module) if parts.workers.enabled else parts
 
 
 def _train(
@@ -359,7 +383,9 @@ def _train(
     if state.diverged:
         raise DivergenceError(f"{state.diverged} (run directory: {run.path})")
     stop_reason = state.stop_reason or ""
-    return RunResult(run.path, state.history, test_metrics, stop_reason, best_epoch, parts.module, config, info, parts)
+    return RunResult(
+        run.path, state.history, test_metrics, stop_reason, best_epoch, parts.module, config, info, _unwrapped(parts)
+    )
 
 
 def _tensorboard(config: Config, run: RunDirectory, info: dict[str, Any]) -> TensorBoardLogger | None:

@@ -269,6 +269,7 @@ def run_lr_find(
         found = suggest(rates, smoothed, skip=settings.skip)
         notes = [*range_notes(config, parts, settings), *found.notes]
         info = _info(config, parts, settings, state, seconds, len(losses))
+        del parts  # its data-parallel wrapper holds the process group, destroyed below (finally)
         if agreed is not None:
             info["workers_agreed"] = agreed
         result = LRFindResult(

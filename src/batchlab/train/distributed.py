@@ -9,6 +9,7 @@ collectives. Processes are started by ``torchrun`` (or ``batchlab train --nproc 
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import subprocess
 import sys
@@ -91,11 +92,17 @@ def init_distributed(info: DistributedInfo, timeout_seconds: float = DEFAULT_TIM
 
 
 def finish_distributed() -> None:
-    """Wait for every rank (rank 0 writes last files), then leave the process group."""
+    """Wait for every rank (rank 0 writes last files), then leave the process group.
+
+    Models wrapped in ``DistributedDataParallel`` hold the group; the ones no longer referenced are
+    collected first, so that the group is destroyed here. Left to interpreter exit, its gloo threads
+    can abort a worker whose work is done ("terminate called without an active exception").
+    """
     if dist.is_available() and dist.is_initialized():
         try:
             dist.barrier()
         finally:
+            gc.collect()
             dist.destroy_process_group()
 
 

@@ -23,7 +23,7 @@ from batchlab.data.scheduled import ScheduledBatches
 from batchlab.data.sharding import ShardedBatches
 from batchlab.plural import counted
 from batchlab.train.backward import backward
-from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext
+from batchlab.train.callbacks.base import Callback, CallbackList, TrainingContext, unwrap_module
 from batchlab.train.distributed import agree_to_stop, all_reduce_sum, is_distributed, rank
 from batchlab.train.evaluation import evaluate_batches, evaluate_outputs
 from batchlab.train.fused_step import OptimizerStep
@@ -145,6 +145,7 @@ def fit(
     if state.stop_reason is None:
         state.stop_reason = _finish_reason(state, settings)
     hooks.on_train_end(state)
+    context.model = unwrap_module(model)  # callbacks outlive the run; a data-parallel wrapper must not
     return state
 
 

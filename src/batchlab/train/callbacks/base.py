@@ -45,7 +45,8 @@ class TrainingContext:
     """What callbacks may touch besides the state: the model, optimizer and scheduler.
 
     Attributes:
-        model: the ``torch.nn.Module`` being trained.
+        model: the ``torch.nn.Module`` being trained; once training ends, the trained module without its
+            data-parallel and compile wrappers (the data-parallel one holds the process group).
         optimizer: its optimizer.
         scheduler: the learning-rate scheduler, or ``None``.
         info: run facts for display (batch size, batch count, samples, effective batch, device, ...).
