@@ -140,6 +140,11 @@ def test_inference_input_uses_the_saved_columns_and_tokenizer(messages: Path, tm
     expected, _, _ = saved.transform(["see you at 5 o'clock", "WIN cash now"])
     assert torch.equal(inputs.x.values, expected.values) and torch.equal(inputs.x.offsets, expected.offsets)
 
+    one = tmp_path / "one.txt"
+    one.write_text("Sorry, I'll call later\n")  # not the label "Sorry": the run's classes are ham and spam
+    expected, _, _ = saved.transform(["Sorry, I'll call later"])
+    assert torch.equal(load_text_for_inference(cfg, saved, str(one), require_target=False).x.values, expected.values)
+
     labelled = tmp_path / "labelled.tsv"
     labelled.write_text("spam\tWIN cash\nham\tsee you\n")
     evaluated = load_text_for_inference(cfg, saved, str(labelled), require_target=True)

@@ -177,6 +177,32 @@ def test_prediction_texts_holding_commas_are_one_column_of_a_headerless_table(tm
     assert read_text_table(_sms_config(labelled)).texts == ["Sorry, I'll call later, ok", "WINNER!! Claim, call now"]
 
 
+def test_a_short_prediction_file_counts_its_last_line_when_choosing_the_separator(tmp_path: Path) -> None:
+    # Two lines: the first holds a comma, the second none. The last sampled line used to be left out
+    # (it may continue a quoted text), so the comma "fitted" and the second line was an error.
+    path = tmp_path / "texts.txt"
+    path.write_text("WINNER!! Claim your prize now, call 0906\nsee you at lunch?\n")
+    table = read_text_table(_sms_config(path), str(path), require_target=False)
+    assert table.texts == ["WINNER!! Claim your prize now, call 0906", "see you at lunch?"]
+
+
+def test_prediction_input_holds_a_label_column_only_where_the_training_classes_are(tmp_path: Path) -> None:
+    one = tmp_path / "one.txt"
+    one.write_text("Sorry, I'll call later\n")  # one text, one comma: not the label "Sorry" and a text
+    assert read_text_table(_sms_config(one), str(one), require_target=False, classes=["ham", "spam"]).texts == [
+        "Sorry, I'll call later"
+    ]
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("spam,WINNER call now\nham,see you\n")  # the classes in the label's place
+    table = read_text_table(_sms_config(labelled), str(labelled), require_target=False, classes=["ham", "spam"])
+    assert table.texts == ["WINNER call now", "see you"]
+    numeric = tmp_path / "numeric.csv"
+    numeric.write_text("1.0,great film\n0,dull, long\n")  # numbers name the classes "0" and "1" however written
+    cfg = DataConfig(source=str(numeric), header=False, columns=["label", "review"], text="review", target="label")
+    with pytest.raises(DataError, match="line 2"):  # a label column: the unquoted comma of line 2 is a mistake
+        read_text_table(cfg, str(numeric), require_target=False, classes=["0", "1"])
+
+
 def test_a_headerless_csv_with_quoted_commas_keeps_its_comma_separator(tmp_path: Path) -> None:
     path = tmp_path / "sms.csv"
     path.write_text('ham,"Sorry, I\'ll call later"\nspam,"WINNER, call now"\n')

@@ -158,7 +158,13 @@ def load_text_for_inference(
         DataError: the file cannot be read, lacks the text column (or the labels, when required), or
             holds a class not seen in training.
     """
-    table = read_text_table(_saved_columns(cfg, preprocessor), source, require_target=require_target, field=field)
+    table = read_text_table(
+        _saved_columns(cfg, preprocessor),
+        source,
+        require_target=require_target,
+        field=field,
+        classes=None if require_target else preprocessor.classes_,
+    )
     x, y, cut = preprocessor.transform(table.texts, table.labels if require_target else None, rows=table.rows)
     if cut:
         logger.info(

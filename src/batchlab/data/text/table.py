@@ -8,7 +8,8 @@ Formats, by extension (a ``.gz`` / ``.bz2`` / ``.xz`` suffix is looked through):
   first line holds, else the file is one column (one text per line, e.g. prediction input). A
   header-less file whose columns ``data.columns`` names must split its first lines into that many
   fields (or one fewer, the label's, for prediction input), all alike: a list of texts holding
-  commas is one column, not comma-separated.
+  commas is one column, not comma-separated. Prediction input holds the label column where every
+  sampled line has a training class in its place (``classes``).
   Tab-separated files are read **without quote processing**: a ``"`` is an ordinary character, so
   messages such as ``He said "hi`` need no escaping (the SMS Spam Collection). A line with more tabs
   than columns keeps the extra tabs inside the text when the text is the last column. Other
@@ -116,7 +117,12 @@ class _Columns:
 
 
 def read_text_table(
-    cfg: DataConfig, source: str | None = None, *, require_target: bool = True, field: str | None = None
+    cfg: DataConfig,
+    source: str | None = None,
+    *,
+    require_target: bool = True,
+    field: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> TextTable:
     """Read the text column ``cfg.text`` and the label column of a table.
 
@@ -130,6 +136,9 @@ def read_text_table(
             than ``cfg.columns`` (the label's).
         field: the config field named in messages; default ``data.source``, or ``input`` when
             ``source`` is given.
+        classes: the classes of training, for prediction input: a header-less file is read as holding
+            the label column only when the sampled lines have one of them in its place (otherwise a
+            one-column file of texts that hold a comma would lose each text's start to the label).
 
     Returns:
         The usable rows as a :class:`TextTable` (see the module docstring for what is dropped).
@@ -153,7 +162,7 @@ def read_text_table(
     elif kind == "json":
         parsed = _read_json(read_text(path, encoding=cfg.encoding, field=field), where=where, field=field)
     else:
-        parsed = _read_delimited(path, cfg, require_target=require_target, field=field, where=where)
+        parsed = _read_delimited(path, cfg, require_target=require_target, field=field, where=where, classes=classes)
     names = _renamed(parsed.names, cfg, require_target=require_target, where=where)
     return _select(_Columns(names, parsed.cells, parsed.rows), cfg, require_target=require_target, where=where)
 
@@ -173,11 +182,13 @@ def _format_of(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ readers
 
 
-def _read_delimited(path: Path, cfg: DataConfig, *, require_target: bool, field: str, where: str) -> _Columns:
+def _read_delimited(
+    path: Path, cfg: DataConfig, *, require_target: bool, field: str, where: str, classes: Sequence[str] | None
+) -> _Columns:
     text = read_text(path, encoding=cfg.encoding, field=field)
     if not text.strip():
         raise DataError(f"{field}: {where} is empty")
-    sep = _separator(path, text, cfg.sep, _expected_fields(cfg, require_target=require_target))
+    sep = _separator(path, text, cfg.sep, _expected_fields(cfg, require_target=require_target, classes=classes))
     names: list[str] | None = None
     text_index = -1
     records: list[list[str]] = []
@@ -235,24 +246,58 @@ def _records(text: str, sep: str | None) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, fields
 
 
-def _expected_fields(cfg: DataConfig, *, require_target: bool) -> set[int] | None:
-    """Fields per line that a header-less file with ``data.columns`` may have (``None``: not known)."""
+@dataclass(frozen=True)
+class _Expected:
+    """What the lines of a header-less file with ``data.columns`` may look like.
+
+    Attributes:
+        counts: the numbers of fields a line may have: all the columns, or (prediction input) all but
+            the label's.
+        label: with every column, where the label is and the training classes it must be one of, or
+            ``None`` when not checked.
+    """
+
+    counts: set[int]
+    label: tuple[int, frozenset[str]] | None = None
+
+    def labelled(self, fields: list[str]) -> bool:
+        """``fields`` hold every column, with a training class in the label's place."""
+        if self.label is None or len(fields) < max(self.counts):
+            return False
+        index, classes = self.label
+        return _is_class(fields[index].strip(), classes)
+
+
+def _is_class(cell: str, classes: frozenset[str]) -> bool:
+    """``cell`` names a training class (``"1.0"`` is the class ``"1"`` when the classes are numbers)."""
+    if cell in classes:
+        return True
+    try:
+        return float(cell) in {float(c) for c in classes}
+    except ValueError:
+        return False
+
+
+def _expected_fields(cfg: DataConfig, *, require_target: bool, classes: Sequence[str] | None) -> _Expected | None:
+    """How the lines of a header-less file with ``data.columns`` may split (``None``: not known)."""
     if cfg.header or cfg.columns is None:
         return None
-    counts = {len(cfg.columns)}
-    if not require_target and cfg.target in cfg.columns:
-        counts.add(len(cfg.columns) - 1)  # prediction input without its label column
-    return counts
+    if require_target or cfg.target not in cfg.columns:
+        return _Expected({len(cfg.columns)})
+    # prediction input, with or without its label column
+    label = (cfg.columns.index(cfg.target), frozenset(str(c) for c in classes)) if classes else None
+    return _Expected({len(cfg.columns), len(cfg.columns) - 1}, label)
 
 
-def _separator(path: Path, text: str, setting: str, expected: set[int] | None = None) -> str | None:
+def _separator(path: Path, text: str, setting: str, expected: _Expected | None = None) -> str | None:
     """The one-character separator of a text table, or ``None`` for a single column (one text per line).
 
     With ``data.sep: auto``: tab for a ``.tsv`` / ``.tab`` file; else the sniffed separator when the
     first line holds it; else a tab or a comma when the first line (the header, or the first row)
     holds one; else the file is one column. With ``expected`` field counts (a header-less file with
-    named columns) a candidate must split the sampled lines alike into one of them; when none does
-    and one column is expected, the file is one column (texts that happen to hold commas).
+    named columns) a candidate must split the sampled lines alike into one of them, or (when the
+    training classes are known) put a class in the label's place on every line; when none does and one
+    column is expected, the file is one column (texts that happen to hold commas).
     """
     if setting != "auto":
         sep = resolve_separator(setting, [])
@@ -266,29 +311,38 @@ def _separator(path: Path, text: str, setting: str, expected: set[int] | None = 
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSED]
     if suffixes and suffixes[-1] in _TAB_SUFFIXES:
         return "\t"
-    sample = [line for line in text.split("\n", _SNIFF_LINES + 1)[:_SNIFF_LINES] if line.strip()]
+    lines = text.split("\n", _SNIFF_LINES + 1)
+    whole = len(lines) <= _SNIFF_LINES  # the sample is the whole file
+    sample = [line for line in lines[:_SNIFF_LINES] if line.strip()]
     sniffed = resolve_separator("auto", sample)
     candidates = [c for c in dict.fromkeys((sniffed, "\t", ",")) if len(c) == 1 and c in sample[0]]
     if expected:
-        fitting = [c for c in candidates if _fits(sample, c, expected)]
+        fitting = [c for c in candidates if _fits(sample, c, expected, whole=whole)]
         if fitting:
             return fitting[0]
-        if 1 in expected:
+        if 1 in expected.counts:
             return None
     return candidates[0] if candidates else None
 
 
-def _fits(sample: list[str], sep: str, expected: set[int]) -> bool:
-    """Whether every sampled line splits into the same one of the ``expected`` numbers of fields.
+def _fits(sample: list[str], sep: str, expected: _Expected, *, whole: bool) -> bool:
+    """Whether every sampled line splits into the same one of the ``expected`` numbers of fields, or,
+    with the training classes known, holds one of them in the label's place.
 
-    Tab-separated lines may have more (extra tabs are kept in a last text column). The last record
-    of the sample is not counted: a quoted text may go on past it.
+    Tab-separated lines may have more (extra tabs are kept in a last text column). Unless the sample
+    is the ``whole`` file its last record is not counted: a quoted text may go on past it.
     """
-    counts = [len(fields) for _, fields in _records("\n".join(sample), sep)]
-    counts = counts[:-1] if len(counts) > 1 else counts
+    records = [fields for _, fields in _records("\n".join(sample), sep)]
+    records = records[:-1] if len(records) > 1 and not whole else records
+    allowed = expected.counts
+    if expected.label is not None:
+        if all(expected.labelled(fields) for fields in records):
+            return True  # a labelled file; a line with more fields is an error that names it, when read
+        allowed = allowed - {max(allowed)}  # without labels, the lines hold every column but the label's
+    counts = [len(fields) for fields in records]
     if sep == "\t":
-        return all(n in expected or n > max(expected) for n in counts)
-    return len(set(counts)) == 1 and counts[0] in expected
+        return all(n in allowed or n > max(allowed) for n in counts)
+    return len(set(counts)) == 1 and counts[0] in allowed
 
 
 def _read_parquet(path: Path, *, field: str) -> _Columns:
