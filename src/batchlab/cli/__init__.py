@@ -14,13 +14,15 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
+import typer
+
 from batchlab.cli import commands as _commands  # noqa: F401  (registers train, evaluate, predict, report, datasets)
 from batchlab.cli import export as _export  # noqa: F401  (registers export)
 from batchlab.cli import lr_find as _lr_find  # noqa: F401  (registers lr-find)
 from batchlab.cli import study as _study  # noqa: F401  (registers study batch-size, noise-scale, max-batch)
 from batchlab.cli import text as _text  # noqa: F401  (registers generate)
 from batchlab.cli import tune as _tune  # noqa: F401
-from batchlab.cli.app import app, ignore_further_interrupts
+from batchlab.cli.app import app, ignore_further_interrupts, usage_error_line
 
 __all__ = ["app", "main"]
 
@@ -40,13 +42,22 @@ def main() -> None:
 
 def _run_app() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors come here, to be printed as one line
+    except typer.TyperException as mistake:  # an unknown command or option, a bad or missing value
+        if type(mistake).__name__ != "NoArgsIsHelpError":  # (`batchlab study` alone: its help was printed)
+            print(usage_error_line(mistake), file=sys.stderr)
+        sys.exit(mistake.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        print("batchlab: aborted", file=sys.stderr)
+        sys.exit(1)
     except BrokenPipeError:  # e.g. `batchlab datasets | head`
         sys.exit(0)
     except KeyboardInterrupt:  # outside a command (while parsing the flags, say)
         ignore_further_interrupts()
         print("batchlab: interrupted", file=sys.stderr)
         sys.exit(130)
+    if isinstance(code, int) and code:  # a command's typer.Exit(code), returned outside standalone mode
+        sys.exit(code)
 
 
 def _is_torchrun_worker() -> bool:

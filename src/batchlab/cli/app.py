@@ -10,14 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 
 from batchlab.cli.failures import describe_unexpected
 from batchlab.errors import BatchlabError, InterruptedRun
 from batchlab.report.console import OutputConsole
 
-__all__ = ["app", "console", "err_console", "ignore_further_interrupts", "set_debug", "user_errors"]
+__all__ = ["app", "console", "err_console", "ignore_further_interrupts", "set_debug", "usage_error_line", "user_errors"]
 
 app = typer.Typer(
     name="batchlab",
@@ -60,7 +59,7 @@ def user_errors(command: F) -> F:
             ignore_further_interrupts()
             err_console.print("batchlab: interrupted", markup=False)
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own usage errors and exits
             raise
         except Exception as exc:
             if _DEBUG["on"]:
@@ -70,6 +69,25 @@ def user_errors(command: F) -> F:
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def usage_error_line(error: typer.TyperException) -> str:
+    """One line for a mistake on the command line itself (an unknown command or option, a bad value).
+
+    Example: ``batchlab: error: study: No such command 'sweep'. Commands: batch-size, noise-scale, ...``
+    """
+    message = error.format_message().strip()
+    context = getattr(error, "ctx", None)  # usage errors know the command they were parsing
+    if context is None:
+        return f"batchlab: error: {message}"
+    where = context.command_path.partition(" ")[2]  # the subcommand, without the program's name
+    command = context.command
+    if hasattr(command, "list_commands") and "no such command" in message.lower():
+        names = [name for name in command.list_commands(context) if not command.get_command(context, name).hidden]
+        hint = f" Commands: {', '.join(names)}."
+    else:
+        hint = f" (see '{context.command_path} --help')"
+    return f"batchlab: error: {where + ': ' if where else ''}{message}{hint}"
 
 
 def ignore_further_interrupts() -> None:
