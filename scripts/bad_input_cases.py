@@ -676,6 +676,21 @@ def _parquet_lists(root: Path) -> list[str]:
     return ["train", "c.yaml", "--run-dir", "run", "-q"]
 
 
+def _parquet_columns(root: Path) -> list[str]:
+    import pandas as pd
+
+    pd.DataFrame({"b": np.arange(40.0), "y": np.arange(40) % 2}).to_parquet(root / "t.parquet")
+    (root / "c.yaml").write_text("data: {source: t.parquet, header: false, columns: [y, b], target: y}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
+def _jsonl_columns(root: Path) -> list[str]:
+    rows = "".join(f'{{"text": "message {i}", "label": "{"ab"[i % 2]}"}}\n' for i in range(40))
+    (root / "t.jsonl").write_text(rows)
+    (root / "c.yaml").write_text("data: {source: t.jsonl, columns: [label, text], text: text, target: label}")
+    return ["train", "c.yaml", "--run-dir", "run", "-q"]
+
+
 def _complex_npz(root: Path) -> list[str]:
     np.savez(root / "d.npz", x=np.ones((30, 3)) * (1 + 2j), y=np.arange(30) % 2)
     (root / "c.yaml").write_text("data: {source: d.npz}")
@@ -864,6 +879,8 @@ CASES += [
     # --- files that look right and are not
     Case("file", "`.npy` with a corrupt header", custom(_npy_header)),
     Case("file", "streamed Parquet file with a list column", custom(_parquet_lists)),
+    Case("file", "`data.columns` on a Parquet table (it names its own)", custom(_parquet_columns)),
+    Case("file", "`data.columns` on a JSON-lines text table (it names its own)", custom(_jsonl_columns)),
     Case("file", "truncated .gz IDX file", custom(_idx_truncated_gzip)),
     # --- crafted checkpoint contents (valid hashes): fall back to the previous checkpoint with a warning
     Case(

@@ -261,7 +261,9 @@ class DataConfig(_Section):
     labels: str | None = Field(None, description="labels file for IDX images or a features .npy; default: found beside")
     sep: str = Field("auto", description="CSV separator; 'auto' sniffs it")
     header: bool = Field(True, description="whether the CSV's first line names the columns")
-    columns: list[str] | None = Field(None, description="column names for a headerless CSV")
+    columns: list[str] | None = Field(
+        None, description="column names of a headerless CSV or TSV (Parquet and JSON name their own)"
+    )
     task: Literal["auto", "classification", "regression", "language_model"] = Field(
         "auto", description="learning task; auto: language_model for a .txt corpus, else from the target"
     )

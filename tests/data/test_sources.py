@@ -245,6 +245,16 @@ def test_parquet_is_read_with_its_column_names(tmp_path: Path) -> None:
     assert raw.frame["c"].isna().tolist() == [False, True, False]
 
 
+def test_parquet_names_its_own_columns_whatever_data_columns_says(tmp_path: Path) -> None:
+    path = tmp_path / "new.parquet"
+    pd.DataFrame({"b": [3.0, 4.0], "a": [1.0, 2.0]}).to_parquet(path)
+    cfg = DataConfig(source="train.csv", header=False, columns=["a", "b", "y"], target="y")  # a header-less CSV's
+    raw = _table(cfg, str(path), require_target=False)  # prediction input: read by its own names, not renamed
+    assert raw.frame["a"].tolist() == [1.0, 2.0] and raw.frame["b"].tolist() == [3.0, 4.0]
+    with pytest.raises(DataError, match=r"data\.columns: names the columns of a header-less CSV, but data\.source"):
+        load_source(DataConfig(source=str(path), columns=["a", "b"], target="b"))
+
+
 def test_corrupt_parquet_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.parquet"
     path.write_bytes(b"PAR1 this is not really parquet")

@@ -213,9 +213,17 @@ def _load_file(
         elif x.ndim == 2 and require_target:
             x, y = x[:, :-1], column(x, -1)  # no labels file: the last column is the target
         return _arrays(x, y, where=where, require_target=require_target)
-    if kind == "parquet":
+    if kind == "parquet":  # it names its own columns: data.columns is for header-less CSV
+        if cfg.columns is not None and field == "data.source":
+            raise DataError(
+                f"data.columns: names the columns of a header-less CSV, but data.source '{path}' is a Parquet "
+                "file, which names its own columns; remove data.columns"
+            )
         frame = read_parquet(path, missing_values=cfg.missing_values, field=field)
-    elif kind == "csv":
+        return _select_columns(
+            frame, cfg.model_copy(update={"columns": None}), where=where, require_target=require_target
+        )
+    if kind == "csv":
         frame = read_csv(path, sep=cfg.sep, header=cfg.header, missing_values=cfg.missing_values, field=field)
     else:
         raise DataError(

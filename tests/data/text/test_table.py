@@ -203,6 +203,27 @@ def test_prediction_input_holds_a_label_column_only_where_the_training_classes_a
         read_text_table(cfg, str(numeric), require_target=False, classes=["0", "1"])
 
 
+def test_json_and_parquet_keep_their_own_column_names_under_data_columns(tmp_path: Path) -> None:
+    # data.columns names a header-less file's columns; it used to rename a JSON object's keys by position,
+    # so the label became the text of every row.
+    lines = tmp_path / "new.jsonl"
+    lines.write_text('{"message": "WIN cash now", "label": "spam"}\n{"message": "see you", "label": "ham"}\n')
+    parquet = tmp_path / "new.parquet"
+    pd.DataFrame({"message": ["WIN cash now", "see you"], "label": ["spam", "ham"]}).to_parquet(parquet)
+    for path in (lines, parquet):
+        table = read_text_table(
+            _sms_config(tmp_path / "train.tsv"), str(path)
+        )  # evaluate --data: columns in another order
+        assert table.texts == ["WIN cash now", "see you"]
+        assert table.labels is not None and table.labels.tolist() == ["spam", "ham"]
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"text": "hi", "id": "7"}\n')
+    with pytest.raises(DataError, match="column 'message' does not exist"):
+        read_text_table(_sms_config(other), str(other), require_target=False)
+    with pytest.raises(DataError, match="data.columns: names the columns of a header-less delimited file"):
+        read_text_table(_sms_config(lines))  # as the training data, data.columns would be ignored: an error
+
+
 def test_a_headerless_csv_with_quoted_commas_keeps_its_comma_separator(tmp_path: Path) -> None:
     path = tmp_path / "sms.csv"
     path.write_text('ham,"Sorry, I\'ll call later"\nspam,"WINNER, call now"\n')

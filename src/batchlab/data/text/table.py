@@ -157,13 +157,21 @@ def read_text_table(
         raise DataError(f"{field}: file '{name}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     where = f"file '{name}'"
     kind = _format_of(path)
+    if kind != "delimited" and cfg.columns is not None and field == "data.source":
+        raise DataError(
+            f"data.columns: names the columns of a header-less delimited file, but data.source '{name}' is a "
+            f"{'Parquet' if kind == 'parquet' else 'JSON'} file, which names its own columns; remove data.columns"
+        )
     if kind == "parquet":
         parsed = _read_parquet(path, field=field)
     elif kind == "json":
         parsed = _read_json(read_text(path, encoding=cfg.encoding, field=field), where=where, field=field)
     else:
         parsed = _read_delimited(path, cfg, require_target=require_target, field=field, where=where, classes=classes)
-    names = _renamed(parsed.names, cfg, require_target=require_target, where=where)
+    # data.columns names the columns of a header-less delimited file; Parquet and JSON name their own
+    names = (
+        parsed.names if kind != "delimited" else _renamed(parsed.names, cfg, require_target=require_target, where=where)
+    )
     return _select(_Columns(names, parsed.cells, parsed.rows), cfg, require_target=require_target, where=where)
 
 
