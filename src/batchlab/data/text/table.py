@@ -324,7 +324,7 @@ def _separator(path: Path, text: str, setting: str, expected: _Expected | None =
     sample = [line for line in lines[:_SNIFF_LINES] if line.strip()]
     sniffed = resolve_separator("auto", sample)
     candidates = [c for c in dict.fromkeys((sniffed, "\t", ",")) if len(c) == 1 and c in sample[0]]
-    if expected:
+    if expected is not None:
         fitting = [c for c in candidates if _fits(sample, c, expected, whole=whole)]
         if fitting:
             return fitting[0]
